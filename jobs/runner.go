@@ -1,0 +1,243 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hookrelay/hookrelay/models"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Config is the timing and sizing of the background work. main fills it from the environment;
+// tests shrink the times.
+type Config struct {
+	Workers      int
+	Retry        RetryPolicy
+	Timeout      time.Duration
+	AllowPrivate bool
+	Version      string
+	// PollInterval bounds how long a missed notification can delay work.
+	PollInterval time.Duration
+}
+
+// Runner closes batch windows and delivers messages. Every instance runs one; they share the
+// work through row locks in PostgreSQL (SKIP LOCKED), so none holds state another would miss.
+type Runner struct {
+	db     *models.DB
+	sender *Sender
+	cfg    Config
+	log    *slog.Logger
+
+	batchWake   chan struct{}
+	deliverWake chan struct{}
+	running     chan struct{}
+	inflight    sync.WaitGroup
+}
+
+// NewRunner makes a Runner.
+func NewRunner(db *models.DB, sealer *models.Sealer, cfg Config, log *slog.Logger) *Runner {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 50
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	return &Runner{
+		db: db, cfg: cfg, log: log,
+		sender:      NewSender(sealer, cfg.Version, cfg.Timeout, cfg.AllowPrivate),
+		batchWake:   make(chan struct{}, 1),
+		deliverWake: make(chan struct{}, 1),
+		running:     make(chan struct{}),
+	}
+}
+
+// Sender is the runner's HTTP sender, for test notifications and resends made by people.
+func (r *Runner) Sender() *Sender { return r.sender }
+
+// lease is how long a claimed message stays with this instance before others take it over.
+func (r *Runner) lease() time.Duration { return 2*r.cfg.Timeout + 10*time.Second }
+
+func poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Running is closed once the runner's loops have started.
+func (r *Runner) Running() <-chan struct{} { return r.running }
+
+// Run works until ctx ends, then waits for the deliveries in flight (each bounded by the
+// delivery timeout) so that their outcome is recorded rather than repeated.
+func (r *Runner) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); r.listen(ctx) }()
+	go func() { defer wg.Done(); r.batchLoop(ctx) }()
+	go func() { defer wg.Done(); r.deliverLoop(ctx) }()
+	close(r.running)
+	wg.Wait()
+	r.inflight.Wait()
+	return nil
+}
+
+// listen turns PostgreSQL notifications from any instance into wake-ups of the loops.
+func (r *Runner) listen(ctx context.Context) {
+	for ctx.Err() == nil {
+		if err := r.listenOnce(ctx, r.db.Pool); err != nil && ctx.Err() == nil {
+			r.log.Warn("listening for notifications; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (r *Runner) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	for _, ch := range []string{"hookrelay_batches", "hookrelay_messages"} {
+		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
+			return err
+		}
+	}
+	defer func() {
+		// The connection goes back to the pool: stop listening on it first.
+		c, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, _ = conn.Exec(c, "UNLISTEN *")
+	}()
+	for {
+		n, err := conn.Conn().WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		switch n.Channel {
+		case "hookrelay_batches":
+			poke(r.batchWake)
+		case "hookrelay_messages":
+			poke(r.deliverWake)
+		}
+	}
+}
+
+// sleepUntil waits for a wake-up, the next due time or the poll interval, whichever is first.
+func (r *Runner) sleepUntil(ctx context.Context, wake chan struct{}, next time.Time, has bool) {
+	d := r.cfg.PollInterval
+	if has {
+		d = min(d, time.Until(next))
+	}
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-wake:
+	case <-t.C:
+	}
+}
+
+func (r *Runner) batchLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		for ctx.Err() == nil {
+			found, err := r.db.FlushDueBatch(ctx, time.Now())
+			if err != nil {
+				if ctx.Err() == nil {
+					r.log.Error("flushing batch", "err", err)
+				}
+				break
+			}
+			if !found {
+				break
+			}
+			poke(r.deliverWake)
+		}
+		next, has, err := r.db.NextBatchDue(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.log.Error("finding next batch", "err", err)
+		}
+		r.sleepUntil(ctx, r.batchWake, next, has)
+	}
+}
+
+func (r *Runner) deliverLoop(ctx context.Context) {
+	slots := make(chan struct{}, r.cfg.Workers)
+	done := make(chan struct{}, 1)
+	for ctx.Err() == nil {
+		free := cap(slots) - len(slots)
+		if free > 0 {
+			ds, err := r.db.ClaimDueMessages(ctx, time.Now(), min(free, 200), r.lease())
+			if err != nil && ctx.Err() == nil {
+				r.log.Error("claiming messages", "err", err)
+			}
+			for i := range ds {
+				slots <- struct{}{}
+				r.inflight.Add(1)
+				go func(d *models.Delivery) {
+					defer func() { <-slots; r.inflight.Done(); poke(done) }()
+					r.deliver(d)
+				}(&ds[i])
+			}
+			if len(ds) == free {
+				continue // there may be more due right now
+			}
+		}
+		if cap(slots)-len(slots) == 0 {
+			select { // every worker busy: wait for one to finish
+			case <-ctx.Done():
+			case <-done:
+			}
+			continue
+		}
+		next, has, err := r.db.NextMessageDue(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.log.Error("finding next message", "err", err)
+		}
+		r.sleepUntil(ctx, r.deliverWake, next, has)
+	}
+}
+
+// deliver makes one scheduled attempt of a claimed message and records it. It runs to the end
+// even when the runner is stopping: its own timeout bounds it.
+func (r *Runner) deliver(d *models.Delivery) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout+30*time.Second)
+	defer cancel()
+	log := r.log.With("message_id", d.MessageID, "webhook_id", d.Webhook.ID)
+	now := time.Now()
+	req, err := r.sender.RequestFor(d, models.TriggerSchedule, now)
+	var res models.AttemptResult
+	if err != nil {
+		res = models.AttemptResult{MessageID: d.MessageID, WebhookID: d.Webhook.ID, Trigger: models.TriggerSchedule,
+			StartedAt: now, URL: d.Webhook.URL + d.URLSuffix, Method: d.Webhook.Method, Error: err.Error()}
+	} else {
+		res = r.sender.Send(ctx, req)
+	}
+	var nextAt *time.Time
+	if !res.Success {
+		if t, ok := r.cfg.Retry.Next(d.ScheduledAttempts+1, res.StartedAt.Add(res.Duration)); ok {
+			nextAt = &t
+		}
+	}
+	if err := r.db.RecordAttempt(ctx, res, nextAt); err != nil {
+		// The lease runs out and another attempt follows: at least once, never lost.
+		log.Error("recording attempt", "err", err)
+		return
+	}
+	switch {
+	case res.Success:
+		log.Info("delivered", "status", res.Status, "duration_ms", res.Duration.Milliseconds())
+	case nextAt != nil:
+		log.Info("delivery failed; retrying", "status", res.Status, "error", res.Error, "next_attempt_at", nextAt)
+		poke(r.deliverWake)
+	default:
+		log.Warn("delivery failed; no retries left", "status", res.Status, "error", res.Error)
+	}
+}

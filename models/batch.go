@@ -1,0 +1,322 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// MaxMessageBytes caps the body of one message (SPEC "From event to message").
+const MaxMessageBytes = 1 << 20
+
+// maxFlushChanges bounds one flush so that a webhook with a huge backlog (after a long pause)
+// is worked off in steps; each step collapses within itself.
+const maxFlushChanges = 20000
+
+// ChangePayload is one change as delivered in a "batch" message.
+type ChangePayload struct {
+	EventID    string          `json:"event_id"`
+	Type       string          `json:"type"`
+	Action     string          `json:"action"`
+	Object     *string         `json:"object"`
+	ObjectID   *string         `json:"object_id"`
+	URL        *string         `json:"url"`
+	CourseID   *string         `json:"course_id"`
+	OccurredAt time.Time       `json:"occurred_at"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// BatchPayload is the body of a "batch" message.
+type BatchPayload struct {
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	Timestamp time.Time       `json:"timestamp"`
+	Changes   []ChangePayload `json:"changes"`
+}
+
+// EventPayload is the body of an "event" message: one change.
+type EventPayload struct {
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	Timestamp  time.Time       `json:"timestamp"`
+	Action     string          `json:"action"`
+	Object     *string         `json:"object"`
+	ObjectID   *string         `json:"object_id"`
+	URL        *string         `json:"url"`
+	CourseID   *string         `json:"course_id"`
+	OccurredAt time.Time       `json:"occurred_at"`
+	Data       json.RawMessage `json:"data"`
+}
+
+type pendingChange struct {
+	changeID int64
+	ChangePayload
+	seq int64
+}
+
+type flushWebhook struct {
+	state           string
+	format          string
+	maxChanges      int
+	appendEventType bool
+}
+
+// newMessage is a message about to be stored, with the changes it carries.
+type newMessage struct {
+	id         string
+	payload    []byte
+	urlSuffix  string
+	eventTypes []string
+	objectIDs  []string
+	changeIDs  []int64
+}
+
+// FlushDueBatch closes one batch window that is due at now: the webhook's pending changes are
+// collapsed per object and turned into messages, in one transaction. It reports whether a
+// window was due; SKIP LOCKED lets several instances flush different webhooks at once.
+func (db *DB) FlushDueBatch(ctx context.Context, now time.Time) (bool, error) {
+	found := false
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		var webhookID string
+		err := tx.QueryRow(ctx, `
+			DELETE FROM webhook_batches WHERE webhook_id = (
+				SELECT webhook_id FROM webhook_batches WHERE due_at <= $1 ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+			RETURNING webhook_id`, now).Scan(&webhookID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("claiming a due batch: %w", err)
+		}
+		found = true
+		return flushWebhookChanges(ctx, tx, webhookID, now)
+	})
+	return found, err
+}
+
+func flushWebhookChanges(ctx context.Context, tx pgx.Tx, webhookID string, now time.Time) error {
+	var w flushWebhook
+	err := tx.QueryRow(ctx, `SELECT state, format, max_changes, append_event_type FROM webhooks WHERE id = $1`, webhookID).
+		Scan(&w.state, &w.format, &w.maxChanges, &w.appendEventType)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("reading webhook %s: %w", webhookID, err)
+	}
+	if w.state != WebhookActive {
+		return nil // the changes wait; resuming the webhook schedules a flush
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT c.id, e.id, e.type, e.action, e.object, e.object_id, e.url, e.course_id, e.occurred_at, e.data, e.seq
+		FROM changes c JOIN events e ON e.id = c.event_id
+		WHERE c.webhook_id = $1 AND c.state = 'pending'
+		ORDER BY e.occurred_at, e.seq
+		LIMIT $2
+		FOR UPDATE OF c`, webhookID, maxFlushChanges+1)
+	if err != nil {
+		return fmt.Errorf("reading pending changes of %s: %w", webhookID, err)
+	}
+	var pending []pendingChange
+	for rows.Next() {
+		var p pendingChange
+		if err := rows.Scan(&p.changeID, &p.EventID, &p.Type, &p.Action, &p.Object, &p.ObjectID, &p.URL, &p.CourseID, &p.OccurredAt, &p.Data, &p.seq); err != nil {
+			rows.Close()
+			return fmt.Errorf("reading pending change: %w", err)
+		}
+		p.OccurredAt = p.OccurredAt.UTC()
+		pending = append(pending, p)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading pending changes of %s: %w", webhookID, err)
+	}
+	if len(pending) > maxFlushChanges {
+		pending = pending[:maxFlushChanges]
+		if err := scheduleBatches(ctx, tx, []string{webhookID}, now.Add(-time.Hour)); err != nil {
+			return err
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	kept, superseded, supersededBy := collapse(pending)
+	msgs, err := buildMessages(kept, w, now)
+	if err != nil {
+		return err
+	}
+	if err := storeMessages(ctx, tx, webhookID, msgs, now); err != nil {
+		return err
+	}
+	if len(superseded) > 0 {
+		if _, err := tx.Exec(ctx, `
+			UPDATE changes c SET state = 'superseded', superseded_by = u.by
+			FROM unnest($1::bigint[], $2::text[]) AS u(id, by) WHERE c.id = u.id`, superseded, supersededBy); err != nil {
+			return fmt.Errorf("recording superseded changes: %w", err)
+		}
+	}
+	return nil
+}
+
+// collapse keeps, per (object, object_id), only the latest change; pending is ordered by
+// occurred_at then receipt, so the latest is the last. Changes without an object id are all kept.
+func collapse(pending []pendingChange) (kept []pendingChange, superseded []int64, supersededBy []string) {
+	type key struct{ object, id string }
+	last := map[key]int{}
+	for i, p := range pending {
+		if p.ObjectID == nil || *p.ObjectID == "" {
+			continue
+		}
+		k := key{id: *p.ObjectID}
+		if p.Object != nil {
+			k.object = *p.Object
+		}
+		last[key(k)] = i
+	}
+	for i, p := range pending {
+		if p.ObjectID == nil || *p.ObjectID == "" {
+			kept = append(kept, p)
+			continue
+		}
+		k := key{id: *p.ObjectID}
+		if p.Object != nil {
+			k.object = *p.Object
+		}
+		if j := last[k]; j != i {
+			superseded = append(superseded, p.changeID)
+			supersededBy = append(supersededBy, pending[j].EventID)
+			continue
+		}
+		kept = append(kept, p)
+	}
+	return kept, superseded, supersededBy
+}
+
+// buildMessages freezes the kept changes into message bodies: one per change for the "event"
+// format, else at most maxChanges changes and MaxMessageBytes per message.
+func buildMessages(kept []pendingChange, w flushWebhook, now time.Time) ([]newMessage, error) {
+	ts := now.UTC().Truncate(time.Second)
+	var msgs []newMessage
+	if w.format == FormatEvent {
+		for _, p := range kept {
+			m := newMessage{id: NewID("msg_"), changeIDs: []int64{p.changeID}, eventTypes: []string{p.Type}}
+			if p.ObjectID != nil {
+				m.objectIDs = []string{*p.ObjectID}
+			}
+			if w.appendEventType {
+				m.urlSuffix = "/" + p.Type
+			}
+			body, err := json.Marshal(EventPayload{ID: p.EventID, Type: p.Type, Timestamp: ts, Action: p.Action, Object: p.Object,
+				ObjectID: p.ObjectID, URL: p.URL, CourseID: p.CourseID, OccurredAt: p.OccurredAt, Data: p.Data})
+			if err != nil {
+				return nil, fmt.Errorf("encoding event message: %w", err)
+			}
+			m.payload = body
+			msgs = append(msgs, m)
+		}
+		return msgs, nil
+	}
+	const envelope = 200 // room for id, type and timestamp around the changes
+	var cur []ChangePayload
+	var curIDs []int64
+	size := envelope
+	flush := func() error {
+		if len(cur) == 0 {
+			return nil
+		}
+		m := newMessage{id: NewID("msg_"), changeIDs: curIDs}
+		body, err := json.Marshal(BatchPayload{ID: m.id, Type: "changes", Timestamp: ts, Changes: cur})
+		if err != nil {
+			return fmt.Errorf("encoding batch message: %w", err)
+		}
+		m.payload = body
+		for _, c := range cur {
+			m.eventTypes = append(m.eventTypes, c.Type)
+			if c.ObjectID != nil {
+				m.objectIDs = append(m.objectIDs, *c.ObjectID)
+			}
+		}
+		slices.Sort(m.eventTypes)
+		m.eventTypes = slices.Compact(m.eventTypes)
+		msgs = append(msgs, m)
+		cur, curIDs, size = nil, nil, envelope
+		return nil
+	}
+	for _, p := range kept {
+		b, err := json.Marshal(p.ChangePayload)
+		if err != nil {
+			return nil, fmt.Errorf("encoding change: %w", err)
+		}
+		if len(cur) > 0 && (len(cur) >= w.maxChanges || size+len(b)+1 > MaxMessageBytes) {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+		cur = append(cur, p.ChangePayload)
+		curIDs = append(curIDs, p.changeID)
+		size += len(b) + 1
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return msgs, nil
+}
+
+func storeMessages(ctx context.Context, tx pgx.Tx, webhookID string, msgs []newMessage, now time.Time) error {
+	n := len(msgs)
+	ids, payloads, suffixes := make([]string, n), make([][]byte, n), make([]string, n)
+	types, objects := make([]string, n), make([]string, n)
+	counts := make([]int32, n)
+	var changeIDs []int64
+	var changeMsgs []string
+	for i, m := range msgs {
+		ids[i], payloads[i], suffixes[i], counts[i] = m.id, m.payload, m.urlSuffix, int32(len(m.changeIDs))
+		// Arrays of arrays must be rectangular in PostgreSQL, so they travel as JSON.
+		t, _ := json.Marshal(nonNil(m.eventTypes))
+		o, _ := json.Marshal(nonNil(m.objectIDs))
+		types[i], objects[i] = string(t), string(o)
+		for _, c := range m.changeIDs {
+			changeIDs = append(changeIDs, c)
+			changeMsgs = append(changeMsgs, m.id)
+		}
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO messages (id, webhook_id, kind, state, payload, url_suffix, event_types, object_ids, change_count, next_attempt_at, created_at)
+		SELECT id, $1, 'changes', 'pending', payload, suffix,
+		       ARRAY(SELECT jsonb_array_elements_text(types::jsonb)), ARRAY(SELECT jsonb_array_elements_text(objects::jsonb)),
+		       count, $7, $7
+		FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $8::int[]) AS m(id, payload, suffix, types, objects, count)`,
+		webhookID, ids, payloads, suffixes, types, objects, now, counts); err != nil {
+		return fmt.Errorf("storing %d messages for %s: %w", n, webhookID, err)
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE changes c SET state = 'sent', message_id = u.message_id
+		FROM unnest($1::bigint[], $2::text[]) AS u(id, message_id) WHERE c.id = u.id`, changeIDs, changeMsgs); err != nil {
+		return fmt.Errorf("marking changes sent: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify('hookrelay_messages', '')`); err != nil {
+		return fmt.Errorf("notifying deliverers: %w", err)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// NextBatchDue returns when the earliest batch window closes, or false when none is open.
+func (db *DB) NextBatchDue(ctx context.Context) (time.Time, bool, error) {
+	var t *time.Time
+	if err := db.Pool.QueryRow(ctx, `SELECT min(due_at) FROM webhook_batches`).Scan(&t); err != nil {
+		return time.Time{}, false, fmt.Errorf("finding next batch: %w", err)
+	}
+	if t == nil {
+		return time.Time{}, false, nil
+	}
+	return *t, true, nil
+}

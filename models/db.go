@@ -1,0 +1,65 @@
+// Package models holds hookrelay's domain types and the queries that read and write them.
+package models
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// DB is one connection pool to PostgreSQL seen three ways: pgx for hot paths and the job
+// queue, database/sql for migrations, gorm for everything else.
+type DB struct {
+	Pool *pgxpool.Pool
+	SQL  *sql.DB
+	Gorm *gorm.DB
+	// Sealer encrypts the secrets stored in webhooks.
+	Sealer *Sealer
+}
+
+// Open connects to PostgreSQL at url with at most maxConns connections shared by all users of
+// the pool.
+func Open(ctx context.Context, url string, maxConns int32) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parsing database URL: %w", err)
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening database pool: %w", err)
+	}
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	g, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		TranslateError:         true,
+	})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("opening gorm: %w", err)
+	}
+	return &DB{Pool: pool, SQL: sqlDB, Gorm: g}, nil
+}
+
+// Close releases every connection.
+func (db *DB) Close() {
+	_ = db.SQL.Close()
+	db.Pool.Close()
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.Pool.Ping(ctx); err != nil {
+		return fmt.Errorf("pinging database: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,288 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
+)
+
+// IdempotencyWindow is how long an idempotency key protects against a repeated post.
+const IdempotencyWindow = 24 * time.Hour
+
+// Event is something that happened on the platform, as stored.
+type Event struct {
+	ID             string `gorm:"primaryKey"`
+	Seq            int64  `gorm:"->"`
+	Type           string
+	Object         *string
+	ObjectID       *string
+	Action         string
+	CourseID       *string
+	URL            *string `gorm:"column:url"`
+	OccurredAt     time.Time
+	ReceivedAt     time.Time
+	Data           json.RawMessage `gorm:"type:jsonb"`
+	IdempotencyKey *string
+	ContentHash    []byte
+}
+
+// NewEvent is one event as posted, parsed and defaulted by the caller.
+type NewEvent struct {
+	Type           string
+	Object         *string
+	ObjectID       *string
+	Action         string
+	CourseID       *string
+	URL            *string
+	OccurredAt     time.Time
+	Data           json.RawMessage
+	IdempotencyKey *string
+	// ContentHash identifies the posted content, to tell a repeat from a clash of keys.
+	ContentHash []byte
+}
+
+// IdempotencyConflictError says that an event reused an idempotency key of the last 24 hours
+// with different content.
+type IdempotencyConflictError struct {
+	Index int
+	Key   string
+}
+
+func (e *IdempotencyConflictError) Error() string {
+	return fmt.Sprintf("event %d: idempotency key %q was used in the last 24 hours for different content", e.Index, e.Key)
+}
+
+// IngestEvents stores events, works out which webhooks want each and schedules their batches,
+// all in one transaction: when it returns without error, everything is committed. Events
+// repeated under an idempotency key come back as first stored. fieldName names the field of
+// event i in validation errors.
+func (db *DB) IngestEvents(ctx context.Context, evs []NewEvent, now time.Time, fieldName func(i int, field string) string) ([]Event, error) {
+	if err := db.checkEventTypes(ctx, evs, fieldName); err != nil {
+		return nil, err
+	}
+	out := make([]Event, len(evs))
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		fresh, repeats, err := resolveIdempotency(ctx, tx, evs, now, out)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			for i, first := range repeats {
+				out[i] = out[first]
+			}
+		}()
+		if len(fresh) == 0 {
+			return nil
+		}
+		n := len(fresh)
+		ids, types, actions := make([]string, n), make([]string, n), make([]string, n)
+		objects, objectIDs, courses, urls, keys := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+		occurred := make([]time.Time, n)
+		data := make([]string, n)
+		hashes := make([][]byte, n)
+		for j, i := range fresh {
+			e := evs[i]
+			ev := Event{ID: NewID("evt_"), Type: e.Type, Object: e.Object, ObjectID: e.ObjectID, Action: e.Action,
+				CourseID: e.CourseID, URL: e.URL, OccurredAt: e.OccurredAt.UTC(), ReceivedAt: now.UTC(), Data: e.Data,
+				IdempotencyKey: e.IdempotencyKey, ContentHash: e.ContentHash}
+			out[i] = ev
+			ids[j], types[j], actions[j] = ev.ID, ev.Type, ev.Action
+			objects[j], objectIDs[j], courses[j], urls[j], keys[j] = ev.Object, ev.ObjectID, ev.CourseID, ev.URL, ev.IdempotencyKey
+			occurred[j], data[j], hashes[j] = ev.OccurredAt, string(ev.Data), ev.ContentHash
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO events (id, type, object, object_id, action, course_id, url, occurred_at, received_at, data, idempotency_key, content_hash)
+			SELECT id, type, object, object_id, action, course_id, url, occurred_at, $9, data::jsonb, idempotency_key, content_hash
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[],
+			            $10::text[], $11::text[], $12::bytea[])
+			     AS e(id, type, object, object_id, action, course_id, url, occurred_at, data, idempotency_key, content_hash)`,
+			ids, types, objects, objectIDs, actions, courses, urls, occurred, now, data, keys, hashes); err != nil {
+			return fmt.Errorf("storing %d events: %w", n, err)
+		}
+		return fanOut(ctx, tx, ids, types, courses, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (db *DB) checkEventTypes(ctx context.Context, evs []NewEvent, fieldName func(int, string) string) error {
+	names := make([]string, 0, len(evs))
+	for _, e := range evs {
+		names = append(names, e.Type)
+	}
+	slices.Sort(names)
+	names = slices.Compact(names)
+	rows, err := db.Pool.Query(ctx, `SELECT name FROM event_types WHERE name = ANY($1)`, names)
+	if err != nil {
+		return fmt.Errorf("checking event types: %w", err)
+	}
+	known, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("checking event types: %w", err)
+	}
+	var ve ValidationError
+	for i, e := range evs {
+		if !slices.Contains(known, e.Type) {
+			ve.Add(fieldName(i, "type"), fmt.Sprintf("%q is not a catalogued event type; GET /api/v1/event-types lists them.", e.Type))
+		}
+	}
+	return ve.Err()
+}
+
+// resolveIdempotency fills out[i] for every event that repeats an earlier one and returns the
+// indexes of the events to store, and for events repeating one earlier in the same request, the
+// index of that one. An advisory lock per key makes concurrent repeats wait for
+// each other rather than both storing.
+func resolveIdempotency(ctx context.Context, tx pgx.Tx, evs []NewEvent, now time.Time, out []Event) ([]int, map[int]int, error) {
+	var keys []string
+	for _, e := range evs {
+		if e.IdempotencyKey != nil {
+			keys = append(keys, *e.IdempotencyKey)
+		}
+	}
+	fresh := make([]int, 0, len(evs))
+	if len(keys) == 0 {
+		for i := range evs {
+			fresh = append(fresh, i)
+		}
+		return fresh, nil, nil
+	}
+	sort.Strings(keys)
+	keys = slices.Compact(keys)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(k, 7346)) FROM unnest($1::text[]) WITH ORDINALITY AS u(k, n) ORDER BY n`, keys); err != nil {
+		return nil, nil, fmt.Errorf("locking idempotency keys: %w", err)
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT DISTINCT ON (idempotency_key) id, seq, type, object, object_id, action, course_id, url, occurred_at, received_at, data, idempotency_key, content_hash
+		FROM events WHERE idempotency_key = ANY($1) AND received_at > $2
+		ORDER BY idempotency_key, received_at DESC`, keys, now.Add(-IdempotencyWindow))
+	if err != nil {
+		return nil, nil, fmt.Errorf("finding earlier events by idempotency key: %w", err)
+	}
+	earlier, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Event])
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading earlier events: %w", err)
+	}
+	repeats := map[int]int{}
+	byKey := map[string]int{} // key → index in evs of the first use within this request
+	for i, e := range evs {
+		if e.IdempotencyKey == nil {
+			fresh = append(fresh, i)
+			continue
+		}
+		k := *e.IdempotencyKey
+		if j := slices.IndexFunc(earlier, func(x Event) bool { return *x.IdempotencyKey == k }); j >= 0 {
+			if string(earlier[j].ContentHash) != string(e.ContentHash) {
+				return nil, nil, &IdempotencyConflictError{Index: i, Key: k}
+			}
+			out[i] = earlier[j]
+			continue
+		}
+		if first, ok := byKey[k]; ok {
+			if string(evs[first].ContentHash) != string(e.ContentHash) {
+				return nil, nil, &IdempotencyConflictError{Index: i, Key: k}
+			}
+			repeats[i] = first
+			continue
+		}
+		byKey[k] = i
+		fresh = append(fresh, i)
+	}
+	return fresh, repeats, nil
+}
+
+// fanOut records a pending change for every webhook that wants each new event and schedules
+// the flush of each such webhook's batch window. Paused and disabled webhooks collect changes
+// too, but get no flush until they are active again.
+func fanOut(ctx context.Context, tx pgx.Tx, ids, types []string, courses []*string, now time.Time) error {
+	rows, err := tx.Query(ctx, `
+		WITH e AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS e(id, type, course_id)),
+		cand AS (
+			SELECT w.id AS webhook_id, e.id AS event_id, e.course_id FROM e CROSS JOIN webhooks w WHERE w.all_event_types
+			UNION
+			SELECT t.webhook_id, e.id, e.course_id FROM e JOIN webhook_event_types t ON t.event_type = e.type
+		)
+		INSERT INTO changes (webhook_id, event_id, created_at)
+		SELECT c.webhook_id, c.event_id, $4 FROM cand c JOIN webhooks w ON w.id = c.webhook_id
+		WHERE w.all_courses OR EXISTS (SELECT 1 FROM webhook_courses wc WHERE wc.webhook_id = c.webhook_id AND wc.course_id = c.course_id)
+		ON CONFLICT DO NOTHING
+		RETURNING webhook_id`, ids, types, courses, now)
+	if err != nil {
+		return fmt.Errorf("matching events to webhooks: %w", err)
+	}
+	hooks, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("matching events to webhooks: %w", err)
+	}
+	if len(hooks) == 0 {
+		return nil
+	}
+	slices.Sort(hooks)
+	hooks = slices.Compact(hooks)
+	return scheduleBatches(ctx, tx, hooks, now)
+}
+
+// scheduleBatches starts the batch window of each active webhook in ids that has none running.
+// The no-op update on conflict locks the batch row until this transaction commits, so a flush
+// cannot close the window in between and miss the changes just added.
+func scheduleBatches(ctx context.Context, tx pgx.Tx, ids []string, now time.Time) error {
+	if _, err := tx.Exec(ctx, `
+		WITH scheduled AS (
+			INSERT INTO webhook_batches (webhook_id, due_at)
+			SELECT id, $2::timestamptz + make_interval(secs => batch_window_seconds) FROM webhooks
+			WHERE id = ANY($1) AND state = 'active' ORDER BY id
+			ON CONFLICT (webhook_id) DO UPDATE SET due_at = webhook_batches.due_at
+			RETURNING (xmax = 0) AS inserted
+		)
+		SELECT pg_notify('hookrelay_batches', '') FROM scheduled WHERE inserted LIMIT 1`, ids, now); err != nil {
+		return fmt.Errorf("scheduling batches: %w", err)
+	}
+	return nil
+}
+
+// FindEventByID returns the event with id.
+func (db *DB) FindEventByID(ctx context.Context, id string) (*Event, error) {
+	var e Event
+	err := db.Gorm.WithContext(ctx).Where("id = ?", id).Take(&e).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	} else if err != nil {
+		return nil, fmt.Errorf("finding event %s: %w", id, err)
+	}
+	return &e, nil
+}
+
+// EventDelivery is what became of an event for one webhook it matched.
+type EventDelivery struct {
+	WebhookID    string
+	WebhookName  string
+	State        string
+	MessageID    *string
+	MessageState *string
+	SupersededBy *string
+}
+
+// FindEventDeliveries lists, per matched webhook, what became of the event.
+func (db *DB) FindEventDeliveries(ctx context.Context, eventID string) ([]EventDelivery, error) {
+	rows, err := db.Pool.Query(ctx, `
+		SELECT c.webhook_id, w.name, c.state, c.message_id, m.state, c.superseded_by
+		FROM changes c JOIN webhooks w ON w.id = c.webhook_id LEFT JOIN messages m ON m.id = c.message_id
+		WHERE c.event_id = $1 ORDER BY w.name, c.webhook_id`, eventID)
+	if err != nil {
+		return nil, fmt.Errorf("finding deliveries of %s: %w", eventID, err)
+	}
+	ds, err := pgx.CollectRows(rows, pgx.RowToStructByPos[EventDelivery])
+	if err != nil {
+		return nil, fmt.Errorf("reading deliveries of %s: %w", eventID, err)
+	}
+	return ds, nil
+}

@@ -1,0 +1,237 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	"gorm.io/gorm"
+)
+
+// Roles a user can have.
+const (
+	RoleAdmin   = "admin"
+	RoleStaff   = "staff"
+	RolePartner = "partner"
+)
+
+// MinPasswordLength is the shortest password accepted.
+const MinPasswordLength = 10
+
+// User is a person who signs in to the web UI.
+type User struct {
+	ID             string `gorm:"primaryKey"`
+	Email          string
+	Name           string
+	Role           string
+	PartnerID      *string
+	Partner        *Partner `gorm:"foreignKey:PartnerID"`
+	PasswordHash   string
+	SessionVersion int
+	DisabledAt     *time.Time
+	LastSignInAt   *time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Disabled reports whether the user may no longer sign in.
+func (u *User) Disabled() bool { return u.DisabledAt != nil }
+
+// CheckPassword reports whether password is the user's.
+func (u *User) CheckPassword(password string) bool {
+	return bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) == nil
+}
+
+// dummyHash lets a sign-in for an unknown email cost as much as one for a known email.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not-a-real-password"), bcrypt.DefaultCost)
+
+// BurnPasswordCheck spends the time of one password check, so unknown emails cannot be told
+// from wrong passwords by timing.
+func BurnPasswordCheck(password string) {
+	_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+}
+
+// HashPassword hashes a password for storage.
+func HashPassword(password string) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return "", fmt.Errorf("hashing password: %w", err)
+	}
+	return string(h), nil
+}
+
+// ValidatePassword checks a new password's strength, reporting under field.
+func ValidatePassword(ve *ValidationError, field, password string) {
+	switch {
+	case len(password) < MinPasswordLength:
+		ve.Add(field, fmt.Sprintf("Use at least %d characters.", MinPasswordLength))
+	case len(password) > 72:
+		ve.Add(field, "Use at most 72 characters.")
+	}
+}
+
+// NewUser is the input for creating a user.
+type NewUser struct {
+	Email     string
+	Name      string
+	Role      string
+	PartnerID string
+	Password  string
+}
+
+func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// CreateUser validates and stores a new user.
+func (db *DB) CreateUser(ctx context.Context, in NewUser) (*User, error) {
+	var ve ValidationError
+	email := normalizeEmail(in.Email)
+	if email == "" {
+		ve.Add("email", "Enter an email address.")
+	} else if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
+		ve.Add("email", "Enter a valid email address, like name@example.com.")
+	}
+	if len(in.Name) > 200 {
+		ve.Add("name", "Use at most 200 characters.")
+	}
+	var partnerID *string
+	switch in.Role {
+	case RoleAdmin, RoleStaff:
+		if in.PartnerID != "" {
+			ve.Add("partner_id", "Only partner users belong to a partner.")
+		}
+	case RolePartner:
+		if in.PartnerID == "" {
+			ve.Add("partner_id", "Choose the partner this user belongs to.")
+		} else if _, err := db.FindPartnerByID(ctx, in.PartnerID); errors.Is(err, ErrNotFound) {
+			ve.Add("partner_id", "No such partner.")
+		} else if err != nil {
+			return nil, err
+		} else {
+			partnerID = &in.PartnerID
+		}
+	default:
+		ve.Add("role", "Choose admin, staff or partner.")
+	}
+	ValidatePassword(&ve, "password", in.Password)
+	if ve.Err() == nil {
+		if _, err := db.FindUserByEmail(ctx, email); err == nil {
+			ve.Add("email", "A user with this email already exists.")
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+	}
+	if err := ve.Err(); err != nil {
+		return nil, err
+	}
+	hash, err := HashPassword(in.Password)
+	if err != nil {
+		return nil, err
+	}
+	u := &User{ID: NewID("usr_"), Email: email, Name: strings.TrimSpace(in.Name), Role: in.Role,
+		PartnerID: partnerID, PasswordHash: hash, SessionVersion: 1}
+	if err := db.Gorm.WithContext(ctx).Create(u).Error; err != nil {
+		if errors.Is(err, gorm.ErrDuplicatedKey) {
+			ve.Add("email", "A user with this email already exists.")
+			return nil, &ve
+		}
+		return nil, fmt.Errorf("creating user %s: %w", email, err)
+	}
+	return u, nil
+}
+
+// FindUserByID returns the user with id, with its partner loaded.
+func (db *DB) FindUserByID(ctx context.Context, id string) (*User, error) {
+	var u User
+	err := db.Gorm.WithContext(ctx).Preload("Partner").Where("id = ?", id).Take(&u).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	} else if err != nil {
+		return nil, fmt.Errorf("finding user %s: %w", id, err)
+	}
+	return &u, nil
+}
+
+// FindUserByEmail returns the user with email (case-insensitive).
+func (db *DB) FindUserByEmail(ctx context.Context, email string) (*User, error) {
+	var u User
+	err := db.Gorm.WithContext(ctx).Preload("Partner").Where("lower(email) = ?", normalizeEmail(email)).Take(&u).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrNotFound
+	} else if err != nil {
+		return nil, fmt.Errorf("finding user by email: %w", err)
+	}
+	return &u, nil
+}
+
+// FindUsers lists every user, admins first, then by email.
+func (db *DB) FindUsers(ctx context.Context) ([]User, error) {
+	var us []User
+	err := db.Gorm.WithContext(ctx).Preload("Partner").
+		Order("CASE role WHEN 'admin' THEN 0 WHEN 'staff' THEN 1 ELSE 2 END, lower(email)").Find(&us).Error
+	if err != nil {
+		return nil, fmt.Errorf("listing users: %w", err)
+	}
+	return us, nil
+}
+
+// CountUsers counts all users.
+func (db *DB) CountUsers(ctx context.Context) (int64, error) {
+	var n int64
+	if err := db.Gorm.WithContext(ctx).Model(&User{}).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("counting users: %w", err)
+	}
+	return n, nil
+}
+
+// SetUserPassword replaces a user's password and ends all of the user's other sessions.
+func (db *DB) SetUserPassword(ctx context.Context, id, password string) (*User, error) {
+	var ve ValidationError
+	ValidatePassword(&ve, "password", password)
+	if err := ve.Err(); err != nil {
+		return nil, err
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	res := db.Gorm.WithContext(ctx).Model(&User{}).Where("id = ?", id).Updates(map[string]any{
+		"password_hash": hash, "session_version": gorm.Expr("session_version + 1"), "updated_at": time.Now(),
+	})
+	if res.Error != nil {
+		return nil, fmt.Errorf("setting password of user %s: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, ErrNotFound
+	}
+	return db.FindUserByID(ctx, id)
+}
+
+// SetUserDisabled disables (ending the user's sessions) or re-enables a user.
+func (db *DB) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
+	upd := map[string]any{"disabled_at": nil, "updated_at": time.Now()}
+	if disabled {
+		upd["disabled_at"] = time.Now()
+		upd["session_version"] = gorm.Expr("session_version + 1")
+	}
+	res := db.Gorm.WithContext(ctx).Model(&User{}).Where("id = ?", id).Updates(upd)
+	if res.Error != nil {
+		return fmt.Errorf("updating user %s: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// RecordSignIn notes a successful sign-in.
+func (db *DB) RecordSignIn(ctx context.Context, id string) error {
+	err := db.Gorm.WithContext(ctx).Model(&User{}).Where("id = ?", id).Update("last_sign_in_at", time.Now()).Error
+	if err != nil {
+		return fmt.Errorf("recording sign-in of %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/hookrelay/hookrelay/models"
+)
+
+type apiCourse struct {
+	ID         string     `json:"id"`
+	Title      string     `json:"title"`
+	Archived   bool       `json:"archived"`
+	ArchivedAt *time.Time `json:"archived_at"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+}
+
+func toAPICourse(c *models.Course) apiCourse {
+	return apiCourse{ID: c.ID, Title: c.Title, Archived: c.ArchivedAt != nil, ArchivedAt: c.ArchivedAt, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+}
+
+func (s *Server) apiCoursePut(w http.ResponseWriter, r *http.Request) {
+	body, ok := readJSONBody(w, r, 64<<10)
+	if !ok {
+		return
+	}
+	var in struct {
+		Title *string `json:"title"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		s.apiError(w, r, &models.ValidationError{Fields: map[string]string{"title": "must be a string"}})
+		return
+	}
+	title := ""
+	if in.Title != nil {
+		title = *in.Title
+	}
+	c, created, err := s.db.UpsertCourse(r.Context(), r.PathValue("id"), title)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, toAPICourse(c))
+}
+
+func (s *Server) apiCourseDelete(w http.ResponseWriter, r *http.Request) {
+	c, err := s.db.ArchiveCourse(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAPICourse(c))
+}

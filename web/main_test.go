@@ -1,0 +1,122 @@
+package web_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/models/dbtest"
+	"github.com/hookrelay/hookrelay/web"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
+
+// testKey is a fixed instance key for tests.
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+type bundle struct {
+	db  *models.DB
+	srv *httptest.Server
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	db := dbtest.DB(t)
+	s := web.New(web.Config{Development: true, BaseURL: "http://example.test", SecretKey: testKey, Version: "test"},
+		db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return &bundle{db: db, srv: srv}
+}
+
+// uniq makes names unique across the tests of this package, which share one database.
+func uniq(prefix string) string {
+	return prefix + "-" + models.NewID("")[20:]
+}
+
+func mustCreateUser(t *testing.T, db *models.DB, role, partnerID string) (*models.User, string) {
+	t.Helper()
+	password := "correct horse battery"
+	u, err := db.CreateUser(context.Background(), models.NewUser{Email: uniq(role) + "@example.com", Role: role, PartnerID: partnerID, Password: password})
+	require.NoError(t, err)
+	return u, password
+}
+
+func mustCreatePartner(t *testing.T, db *models.DB) *models.Partner {
+	t.Helper()
+	p, err := db.CreatePartner(context.Background(), models.PartnerInput{Name: uniq("Partner")})
+	require.NoError(t, err)
+	return p
+}
+
+// browser is an HTTP client that keeps cookies and does not follow redirects, and sends the
+// Sec-Fetch-Site header a real browser sends for same-origin form posts.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newBrowser(t *testing.T, b *bundle) *browser {
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	return &browser{t: t, base: b.srv.URL, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+func (br *browser) do(method, path string, form url.Values, hdr map[string]string) (*http.Response, string) {
+	br.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, br.base+path, body)
+	require.NoError(br.t, err)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := br.c.Do(req)
+	require.NoError(br.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(br.t, err)
+	return resp, string(b)
+}
+
+func (br *browser) get(path string) (*http.Response, string) { return br.do("GET", path, nil, nil) }
+
+func (br *browser) post(path string, form url.Values) (*http.Response, string) {
+	return br.do("POST", path, form, nil)
+}
+
+func (br *browser) signIn(email, password string) {
+	br.t.Helper()
+	resp, body := br.post("/signin", url.Values{"email": {email}, "password": {password}})
+	require.Equal(br.t, http.StatusSeeOther, resp.StatusCode, body)
+}
+
+func signedIn(t *testing.T, b *bundle, role string) (*browser, *models.User) {
+	t.Helper()
+	partnerID := ""
+	if role == models.RolePartner {
+		partnerID = mustCreatePartner(t, b.db).ID
+	}
+	u, pw := mustCreateUser(t, b.db, role, partnerID)
+	br := newBrowser(t, b)
+	br.signIn(u.Email, pw)
+	return br, u
+}

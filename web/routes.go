@@ -1,0 +1,64 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/static"
+)
+
+// Handler returns the whole HTTP surface of hookrelay: UI, API, health and static files.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /static/", static.Handler())
+
+	// Signed out.
+	mux.HandleFunc("GET /signin", s.signInForm)
+	mux.HandleFunc("POST /signin", s.signIn)
+	mux.HandleFunc("POST /signout", s.signOut)
+
+	// Everyone signed in.
+	mux.Handle("GET /{$}", s.anyone(s.dashboard))
+	mux.Handle("GET /account/password", s.anyone(s.passwordForm))
+	mux.Handle("POST /account/password", s.anyone(s.passwordChange))
+
+	// Admin.
+	mux.Handle("GET /admin/users", s.admin(s.userList))
+	mux.Handle("GET /admin/users/new", s.admin(s.userNew))
+	mux.Handle("POST /admin/users", s.admin(s.userCreate))
+	mux.Handle("POST /admin/users/{id}/disable", s.admin(s.userSetDisabled(true)))
+	mux.Handle("POST /admin/users/{id}/enable", s.admin(s.userSetDisabled(false)))
+	mux.Handle("POST /admin/users/{id}/password", s.admin(s.userResetPassword))
+	mux.Handle("GET /admin/api-keys", s.admin(s.apiKeyList))
+	mux.Handle("POST /admin/api-keys", s.admin(s.apiKeyCreate))
+	mux.Handle("POST /admin/api-keys/{id}/revoke", s.admin(s.apiKeyRevoke))
+
+	// JSON API.
+	mux.Handle("POST /api/v1/events", s.apiKey(models.ScopeIngest, s.apiEventCreate))
+	mux.Handle("GET /api/v1/events/{id}", s.apiKey(models.ScopeIngest, s.apiEventGet))
+	mux.Handle("GET /api/v1/event-types", s.apiKey(models.ScopeIngest, s.apiEventTypeList))
+	mux.Handle("PUT /api/v1/courses/{id}", s.apiKey(models.ScopeIngest, s.apiCoursePut))
+	mux.Handle("DELETE /api/v1/courses/{id}", s.apiKey(models.ScopeIngest, s.apiCourseDelete))
+	mux.Handle("GET /api/v1/partners", s.apiKey(models.ScopeAdmin, s.apiPartnerList))
+
+	// Anything else a browser asks for is a 404 page; the API answers in problem+json.
+	mux.Handle("/", http.HandlerFunc(s.notFound))
+
+	var h http.Handler = mux
+	h = s.loadUser(h)
+	h = s.crossOrigin(h)
+	h = securityHeaders(h)
+	h = s.logRequests(h)
+	return h
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if len(r.URL.Path) >= 5 && r.URL.Path[:5] == "/api/" {
+		writeProblem(w, Problem{Title: "Not found", Status: http.StatusNotFound, Detail: "No such API route."})
+		return
+	}
+	s.errorPage(w, r, http.StatusNotFound, "Not found", "There is no page at this address.")
+}

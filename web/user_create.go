@@ -1,0 +1,63 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/views"
+)
+
+func (s *Server) userFormProps(r *http.Request, in views.UserFormValues, errs map[string]string) (views.UserFormProps, error) {
+	partners, err := s.db.FindPartners(r.Context())
+	if err != nil {
+		return views.UserFormProps{}, err
+	}
+	p := views.UserFormProps{Values: in, Errors: errs}
+	for _, pt := range partners {
+		p.Partners = append(p.Partners, views.Option{Value: pt.ID, Label: pt.Name})
+	}
+	return p, nil
+}
+
+func (s *Server) userNew(w http.ResponseWriter, r *http.Request) {
+	p, err := s.userFormProps(r, views.UserFormValues{Role: models.RoleStaff}, nil)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusOK, "New user", "users", views.UserForm(p))
+}
+
+func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	in := views.UserFormValues{
+		Email: r.PostFormValue("email"), Name: r.PostFormValue("name"),
+		Role: r.PostFormValue("role"), PartnerID: r.PostFormValue("partner_id"),
+	}
+	partnerID := in.PartnerID
+	if in.Role != models.RolePartner {
+		partnerID = ""
+	}
+	u, err := s.db.CreateUser(r.Context(), models.NewUser{Email: in.Email, Name: in.Name, Role: in.Role,
+		PartnerID: partnerID, Password: r.PostFormValue("password")})
+	if errs := models.FieldErrors(err); errs != nil {
+		p, perr := s.userFormProps(r, in, errs)
+		if perr != nil {
+			s.error(w, r, perr)
+			return
+		}
+		s.page(w, r, http.StatusUnprocessableEntity, "New user", "users", views.UserForm(p))
+		return
+	} else if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if err := s.db.Audit(r.Context(), actor(r), "user.created", "user", u.ID,
+		fmt.Sprintf("Created %s user %s", u.Role, u.Email), map[string]any{"email": u.Email, "role": u.Role, "partner_id": u.PartnerID}); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.setFlash(w, r, "success", fmt.Sprintf("User %s created. Give them their password through a safe channel.", u.Email))
+	http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
+}
