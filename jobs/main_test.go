@@ -28,7 +28,14 @@ func testDB(t *testing.T) *models.DB {
 	return db
 }
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = slog.New(slog.NewTextHandler(logOut(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+func logOut() io.Writer {
+	if os.Getenv("JOBS_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
+}
 
 // startRunner runs a Runner with a fast schedule until the test ends. The tests of this
 // package do not run in parallel: each runner would deliver the others' messages on its own

@@ -203,8 +203,8 @@ func (db *DB) RecordAttempt(ctx context.Context, a AttemptResult, nextAt *time.T
 		}
 		if _, err := tx.Exec(ctx, `
 			UPDATE messages SET state = $2, attempt_count = attempt_count + 1, scheduled_attempts = scheduled_attempts + $3,
-			       last_status = $4, last_error = $5, last_attempt_at = $6, next_attempt_at = $7, lease_until = NULL,
-			       finished_at = CASE WHEN $2 IN ('succeeded', 'failed') THEN $6 + make_interval(secs => $8) ELSE NULL END
+			       last_status = $4, last_error = $5, last_attempt_at = $6::timestamptz, next_attempt_at = $7, lease_until = NULL,
+			       finished_at = CASE WHEN $2::text IN ('succeeded', 'failed') THEN $6::timestamptz + make_interval(secs => $8) ELSE NULL END
 			WHERE id = $1`,
 			a.MessageID, state, scheduled, status, a.Error, a.StartedAt, nextAt, a.Duration.Seconds()); err != nil {
 			return fmt.Errorf("updating message %s: %w", a.MessageID, err)

@@ -1,0 +1,75 @@
+// hookrelay's small progressive enhancements. Every page works without this file.
+(function () {
+  "use strict";
+
+  var rtf = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }) : null;
+  var units = [["year", 31536000], ["month", 2592000], ["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
+
+  function relative(date) {
+    var secs = Math.round((date.getTime() - Date.now()) / 1000);
+    if (!rtf) return null;
+    if (Math.abs(secs) < 10) return "just now";
+    for (var i = 0; i < units.length; i++) {
+      if (Math.abs(secs) >= units[i][1] || units[i][0] === "second") {
+        return rtf.format(Math.round(secs / units[i][1]), units[i][0]);
+      }
+    }
+    return null;
+  }
+
+  // Times are rendered in UTC by the server; show them in the viewer's zone, UTC on hover.
+  function localiseTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (el) {
+      var d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d)) return;
+      if (el.hasAttribute("data-relative")) {
+        var r = relative(d);
+        if (r) el.textContent = r;
+      } else {
+        el.textContent = d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+      }
+      el.title = d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC").replace(/Z$/, " UTC") + " · " + d.toLocaleString();
+    });
+  }
+
+  document.addEventListener("click", function (e) {
+    var dismiss = e.target.closest("[data-dismiss]");
+    if (dismiss) {
+      var box = dismiss.closest(".flash");
+      if (box) box.remove();
+      return;
+    }
+    var copy = e.target.closest("[data-copy]");
+    if (copy) {
+      var src = document.getElementById(copy.getAttribute("data-copy"));
+      if (src && navigator.clipboard) {
+        navigator.clipboard.writeText(src.textContent.trim()).then(function () {
+          var old = copy.textContent;
+          copy.textContent = "Copied";
+          setTimeout(function () { copy.textContent = old; }, 1500);
+        });
+      }
+    }
+  });
+
+  // Destructive forms say what will happen and ask first.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    var msg = form.getAttribute && form.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+    }
+  }, true);
+
+  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+  document.addEventListener("htmx:afterSwap", function (e) { localiseTimes(e.target); });
+  document.addEventListener("htmx:confirm", function (e) {
+    var el = e.target.closest("[data-confirm]");
+    if (el && el.tagName !== "FORM") {
+      e.preventDefault();
+      if (window.confirm(el.getAttribute("data-confirm"))) e.detail.issueRequest(true);
+    }
+  });
+  setInterval(function () { localiseTimes(document); }, 30000);
+})();
