@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// syncBuffer collects a command's output while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// serveOnce runs `hookrelay serve` as main does, waits until it answers, calls check with its
+// URL and its output so far, then stops it like Ctrl-C would.
+func serveOnce(t *testing.T, env map[string]string, check func(url, out string)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve"}, envOf(env), strings.NewReader(""), out, io.Discard) }()
+	re := regexp.MustCompile(`hookrelay is running at (\S+)`)
+	var url string
+	deadline := time.Now().Add(90 * time.Second)
+	for url == "" {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			url = m[1]
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited early with %d:\n%s", code, out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		require.True(t, time.Now().Before(deadline), "serve did not start:\n%s", out.String())
+	}
+	check(url, out.String())
+	cancel()
+	select {
+	case code := <-done:
+		require.Equal(t, 0, code, "clean shutdown")
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not stop after cancel")
+	}
+}
+
+func TestServePrivateCluster(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	env := map[string]string{"HOOKRELAY_DATA_DIR": dir, "HOOKRELAY_ADDR": "127.0.0.1:0"}
+
+	var password string
+	serveOnce(t, env, func(url, out string) {
+		m := regexp.MustCompile(`password: (\S+)`).FindStringSubmatch(out)
+		require.NotNil(t, m, "the first start prints the admin's password:\n%s", out)
+		password = m[1]
+		resp, err := http.Get(url + "/readyz")
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	})
+	require.NotEmpty(t, password)
+
+	serveOnce(t, env, func(url, out string) {
+		require.NotContains(t, out, "password:", "the second start reuses the cluster and prints no new password")
+		jar, _ := cookiejar.New(nil)
+		resp, err := (&http.Client{Jar: jar}).PostForm(url+"/signin", map[string][]string{"email": {"admin@example.com"}, "password": {password}})
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "signed in and landed on the dashboard")
+		require.Equal(t, "/", resp.Request.URL.Path)
+	})
+
+	// The other commands work against the same private cluster.
+	var out syncBuffer
+	code := run(context.Background(), []string{"apikey", "create", "--name", "LMS", "--scope", "ingest"}, envOf(env), nil, &out, io.Discard)
+	require.Equal(t, 0, code, out.String())
+	require.Regexp(t, `^hrk_\S+\n$`, out.String())
+
+	out = syncBuffer{}
+	code = run(context.Background(), []string{"user", "create", "--email", "staff@example.com", "--role", "staff", "--password-stdin"},
+		envOf(env), strings.NewReader("a long enough password\n"), &out, io.Discard)
+	require.Equal(t, 0, code, out.String())
+	require.Contains(t, out.String(), "created staff user staff@example.com")
+
+	var errOut syncBuffer
+	code = run(context.Background(), []string{"user", "create", "--email", "p@example.com", "--role", "partner", "--partner", "Nobody Inc"},
+		envOf(env), nil, io.Discard, &errOut)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut.String(), `no partner named "Nobody Inc"`)
+}
+
+func TestBadSettings(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"ErrMalformedDatabaseURL", map[string]string{"DATABASE_URL": "postgres://u:hunter2@host:notaport/db", "HOOKRELAY_SECRET_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}, "DATABASE_URL is not a valid PostgreSQL URL"},
+		{"ErrProductionNeedsKey", map[string]string{"DATABASE_URL": "postgres://localhost/db"}, "HOOKRELAY_SECRET_KEY is required in production"},
+		{"ErrBadKey", map[string]string{"HOOKRELAY_SECRET_KEY": "c2hvcnQ="}, "HOOKRELAY_SECRET_KEY is not valid"},
+		{"ErrBadDuration", map[string]string{"HOOKRELAY_RETRY_BASE": "soon"}, `HOOKRELAY_RETRY_BASE="soon" is not valid`},
+		{"ErrBadCount", map[string]string{"HOOKRELAY_RETRY_COUNT": "-1"}, `HOOKRELAY_RETRY_COUNT="-1" is not valid`},
+		{"ErrBadEnv", map[string]string{"HOOKRELAY_ENV": "staging"}, `HOOKRELAY_ENV="staging" is not valid`},
+		{"ErrBadBool", map[string]string{"HOOKRELAY_ALLOW_PRIVATE_TARGETS": "maybe"}, `HOOKRELAY_ALLOW_PRIVATE_TARGETS="maybe" is not valid`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var errOut syncBuffer
+			code := run(context.Background(), []string{"migrate"}, envOf(tc.env), nil, io.Discard, &errOut)
+			require.Equal(t, 2, code)
+			require.Contains(t, errOut.String(), tc.want)
+			require.NotContains(t, errOut.String(), "hunter2", "passwords stay out of messages")
+		})
+	}
+
+	t.Run("Defaults", func(t *testing.T) {
+		c, err := loadConfig(envOf(nil))
+		require.NoError(t, err)
+		require.True(t, c.Development)
+		require.True(t, c.AllowPrivate)
+		require.Equal(t, "127.0.0.1:8080", c.Addr)
+		require.Equal(t, 20*time.Second, c.RetryBase)
+		require.Equal(t, time.Hour, c.RetryMax)
+		require.Equal(t, 10, c.RetryCount)
+		require.Equal(t, 15*time.Second, c.DeliveryTimeout)
+		require.Equal(t, 8*time.Hour, c.VerifyInterval)
+		require.Equal(t, 3, c.VerifyThreshold)
+		require.Equal(t, 720*time.Hour, c.Retention)
+
+		c, err = loadConfig(envOf(map[string]string{"DATABASE_URL": "postgres://localhost/db", "HOOKRELAY_SECRET_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}))
+		require.NoError(t, err)
+		require.False(t, c.Development, "production when DATABASE_URL is set")
+		require.False(t, c.AllowPrivate)
+	})
+
+	t.Run("ErrUnknownCommand", func(t *testing.T) {
+		var errOut syncBuffer
+		require.Equal(t, 2, run(context.Background(), []string{"frobnicate"}, envOf(nil), nil, io.Discard, &errOut))
+		require.Contains(t, errOut.String(), "unknown command")
+	})
+}
+
