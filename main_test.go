@@ -164,4 +164,3 @@ func TestBadSettings(t *testing.T) {
 		require.Contains(t, errOut.String(), "unknown command")
 	})
 }
-
