@@ -57,7 +57,7 @@ func NewRunner(db *models.DB, sealer *models.Sealer, cfg Config, log *slog.Logge
 func (r *Runner) Sender() *Sender { return r.sender }
 
 // lease is how long a claimed message stays with this instance before others take it over.
-func (r *Runner) lease() time.Duration { return 2*r.cfg.Timeout + 10*time.Second }
+func (r *Runner) lease() time.Duration { return 2*r.cfg.Timeout + 2*time.Second }
 
 func poke(c chan struct{}) {
 	select {

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/models/dbtest"
+	"github.com/hookrelay/hookrelay/web"
+	"github.com/stretchr/testify/require"
+)
+
+func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
+
+var procKey = []byte("process-test-key-0123456789abcde")
+
+// buildBinary compiles hookrelay once for the tests that run it as a separate process.
+var buildBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "hookrelay-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "hookrelay")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// instance is hookrelay running as its own process against the test database.
+type instance struct {
+	cmd *exec.Cmd
+	url string
+	out *syncBuffer
+}
+
+func startInstance(t *testing.T, extraEnv ...string) *instance {
+	t.Helper()
+	bin, err := buildBinary()
+	require.NoError(t, err)
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(),
+		"DATABASE_URL="+dbtest.URL(),
+		"HOOKRELAY_SECRET_KEY="+base64.StdEncoding.EncodeToString(procKey),
+		"HOOKRELAY_ADDR=127.0.0.1:0",
+		"HOOKRELAY_ALLOW_PRIVATE_TARGETS=true",
+		"HOOKRELAY_DELIVERY_TIMEOUT=1s",
+		"HOOKRELAY_RETRY_BASE=100ms",
+		"HOOKRELAY_RETRY_MAX=400ms",
+	)
+	cmd.Env = append(cmd.Env, extraEnv...)
+	inst := &instance{cmd: cmd, out: &syncBuffer{}}
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = inst.out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	re := regexp.MustCompile(`hookrelay is running at (\S+)`)
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			inst.url = m[1]
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	require.NotEmpty(t, inst.url, "instance did not start:\n%s", inst.out.String())
+	return inst
+}
+
+// tally is a receiver's count of what arrived.
+type tally struct {
+	mu       sync.Mutex
+	events   map[string]int // event id → times received
+	webhooks map[string]int // webhook-id → times received
+	ids      map[string]string
+}
+
+func newTally() *tally {
+	return &tally{events: map[string]int{}, webhooks: map[string]int{}, ids: map[string]string{}}
+}
+
+func (ta *tally) handler(delay time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			ID string `json:"id"`
+		}
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &body)
+		time.Sleep(delay) // a receiver that takes a moment, so that deliveries are in flight
+		ta.mu.Lock()
+		ta.events[body.ID]++
+		wid := r.Header.Get("webhook-id")
+		ta.webhooks[wid]++
+		if prev, ok := ta.ids[wid]; ok && prev != body.ID {
+			ta.ids[wid] = "MISMATCH"
+		} else {
+			ta.ids[wid] = body.ID
+		}
+		ta.mu.Unlock()
+	})
+}
+
+func (ta *tally) counts() (events, deliveries, repeated int, mismatched bool) {
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	for _, n := range ta.webhooks {
+		deliveries += n
+		repeated += n - 1
+	}
+	for _, id := range ta.ids {
+		mismatched = mismatched || id == "MISMATCH"
+	}
+	return len(ta.events), deliveries, repeated, mismatched
+}
+
+func (ta *tally) has(id string) bool {
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	return ta.events[id] > 0
+}
+
+// mustEventWebhook makes a webhook that gets one message per event, so each event id names
+// one delivery.
+func mustEventWebhook(t *testing.T, url string) {
+	t.Helper()
+	db := dbtest.DB(t)
+	sealer, err := models.NewSealer(web.DeriveKey(procKey, "stored secrets"))
+	require.NoError(t, err)
+	db.Sealer = sealer
+	ctx := context.Background()
+	p, err := db.CreatePartner(ctx, models.PartnerInput{Name: "Partner " + models.NewID("")})
+	require.NoError(t, err)
+	name, format, window := "hook", models.FormatEvent, 0
+	w, err := db.CreateWebhook(ctx, models.WebhookInput{PartnerID: &p.ID, Name: &name, URL: &url, Format: &format,
+		BatchWindow: &window, EventTypes: []string{"course.completed"}}, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.DeleteWebhook(context.Background(), w.ID) })
+}
+
+func mustIngestKey(t *testing.T) string {
+	_, key, err := dbtest.DB(t).CreateAPIKey(context.Background(), "load", models.ScopeIngest, nil)
+	require.NoError(t, err)
+	return key
+}
+
+// postBatch posts n events and returns their ids, or nil when the instance did not accept them.
+func postBatch(base, key string, n int, tag string) []string {
+	evs := make([]map[string]any, n)
+	for i := range evs {
+		evs[i] = map[string]any{"type": "course.completed", "object": "enrolment", "object_id": fmt.Sprintf("%s-%d", tag, i)}
+	}
+	b, _ := json.Marshal(map[string]any{"events": evs})
+	req, _ := http.NewRequest("POST", base+"/api/v1/events", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return nil
+	}
+	var out struct {
+		Events []struct {
+			ID string `json:"id"`
+		} `json:"events"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&out) != nil {
+		return nil
+	}
+	ids := make([]string, len(out.Events))
+	for i, e := range out.Events {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
+func waitAll(t *testing.T, ta *tally, ids []string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for _, id := range ids {
+		for !ta.has(id) {
+			if time.Now().After(deadline) {
+				ev, del, _, _ := ta.counts()
+				t.Fatalf("event %s never arrived (%d of %d events arrived, %d deliveries)", id, ev, len(ids), del)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// TestCrashRecovery kills an instance with SIGKILL in the middle of delivering and checks that
+// every accepted event still arrives, repeats carrying the same webhook-id.
+func TestCrashRecovery(t *testing.T) {
+	total := 3000
+	if testing.Short() {
+		total = 600
+	}
+	ta := newTally()
+	rc := httptest.NewServer(ta.handler(2 * time.Millisecond))
+	defer rc.Close()
+	mustEventWebhook(t, rc.URL)
+	key := mustIngestKey(t)
+
+	a := startInstance(t)
+	var accepted []string
+	for i := 0; len(accepted) < total/2; i++ {
+		ids := postBatch(a.url, key, 100, fmt.Sprintf("a%d", i))
+		require.NotNil(t, ids)
+		accepted = append(accepted, ids...)
+	}
+	// Kill it while it is delivering what it accepted.
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGKILL))
+	_ = a.cmd.Wait()
+	ev, _, _, _ := ta.counts()
+	t.Logf("killed with %d of %d accepted events delivered", ev, len(accepted))
+
+	b := startInstance(t)
+	for i := 0; len(accepted) < total; i++ {
+		ids := postBatch(b.url, key, 100, fmt.Sprintf("b%d", i))
+		require.NotNil(t, ids)
+		accepted = append(accepted, ids...)
+	}
+	waitAll(t, ta, accepted, 90*time.Second)
+	events, deliveries, repeated, mismatched := ta.counts()
+	require.False(t, mismatched, "a repeated webhook-id always carried the same body")
+	require.Equal(t, len(accepted), events)
+	msg := fmt.Sprintf("crash test: accepted %d, delivered %d distinct events in %d requests, repeated %d", len(accepted), events, deliveries, repeated)
+	t.Log(msg)
+	fmt.Println(msg)
+}
+
+// TestTwoInstances runs two instances against one database: each message is delivered once.
+func TestTwoInstances(t *testing.T) {
+	ta := newTally()
+	rc := httptest.NewServer(ta.handler(0))
+	defer rc.Close()
+	mustEventWebhook(t, rc.URL)
+	key := mustIngestKey(t)
+	a, b := startInstance(t), startInstance(t)
+	var accepted []string
+	for i := range 10 {
+		inst := a
+		if i%2 == 1 {
+			inst = b
+		}
+		ids := postBatch(inst.url, key, 100, fmt.Sprintf("two%d", i))
+		require.NotNil(t, ids)
+		accepted = append(accepted, ids...)
+	}
+	waitAll(t, ta, accepted, 60*time.Second)
+	events, deliveries, repeated, _ := ta.counts()
+	require.Equal(t, len(accepted), events)
+	require.Zero(t, repeated, "no message was delivered twice")
+	t.Logf("two instances: %d events, %d deliveries", events, deliveries)
+}
