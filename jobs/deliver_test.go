@@ -358,3 +358,28 @@ func TestPausedWebhookKeepsChanges(t *testing.T) {
 		require.Equal(t, "dropped", ds[0].State)
 	})
 }
+
+func TestSlowReceiverDoesNotHoldUpOthers(t *testing.T) {
+	db := testDB(t)
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	fast := newReceiver(t, nil)
+	mustWebhook(t, db, slow.URL, models.WebhookInput{Format: ptr("event"), EventTypes: []string{"test.completed"}})
+	mustWebhook(t, db, fast.URL, models.WebhookInput{EventTypes: []string{"badge.awarded"}})
+	startRunner(t, db, jobs.Config{Workers: 6, PerWebhook: 3, Timeout: 5 * time.Second})
+
+	var evs []models.NewEvent
+	for range 30 {
+		evs = append(evs, event("test.completed", "", "", time.Now(), `{}`))
+	}
+	ingest(t, db, evs...) // 30 messages to a receiver that never answers in time
+	ingest(t, db, event("badge.awarded", "", "", time.Now(), `{}`))
+	waitFor(t, "the fast receiver's delivery while the slow one hangs", 3*time.Second, func() bool { return len(fast.requests()) == 1 })
+}

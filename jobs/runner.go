@@ -13,7 +13,9 @@ import (
 // Config is the timing and sizing of the background work. main fills it from the environment;
 // tests shrink the times.
 type Config struct {
-	Workers      int
+	Workers int
+	// PerWebhook caps the messages of one webhook in flight across all instances.
+	PerWebhook   int
 	Retry        RetryPolicy
 	Timeout      time.Duration
 	AllowPrivate bool
@@ -40,6 +42,9 @@ type Runner struct {
 func NewRunner(db *models.DB, sealer *models.Sealer, cfg Config, log *slog.Logger) *Runner {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 50
+	}
+	if cfg.PerWebhook <= 0 {
+		cfg.PerWebhook = 20
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
@@ -174,7 +179,7 @@ func (r *Runner) deliverLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		free := cap(slots) - len(slots)
 		if free > 0 {
-			ds, err := r.db.ClaimDueMessages(ctx, time.Now(), min(free, 200), r.lease())
+			ds, err := r.db.ClaimDueMessages(ctx, time.Now(), min(free, 200), r.cfg.PerWebhook, r.lease())
 			if err != nil && ctx.Err() == nil {
 				r.log.Error("claiming messages", "err", err)
 			}

@@ -56,7 +56,9 @@ CREATE TABLE messages (
 CREATE INDEX messages_webhook_idx ON messages (webhook_id, created_at DESC, id DESC);
 CREATE INDEX messages_created_idx ON messages (created_at DESC, id DESC);
 CREATE INDEX messages_due_idx ON messages (next_attempt_at) WHERE state IN ('pending', 'retrying');
+CREATE INDEX messages_webhook_due_idx ON messages (webhook_id, next_attempt_at) WHERE state IN ('pending', 'retrying');
 CREATE INDEX messages_lease_idx ON messages (lease_until) WHERE state = 'delivering';
+CREATE INDEX messages_delivering_idx ON messages (webhook_id) WHERE state = 'delivering';
 
 CREATE TABLE changes (
     id            bigserial PRIMARY KEY,

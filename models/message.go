@@ -68,17 +68,27 @@ type Delivery struct {
 }
 
 // ClaimDueMessages marks up to limit due messages of active webhooks as delivering, leased to
-// this instance until now+lease, and returns them. Messages whose lease ran out (their
-// instance died mid-delivery) are due again.
-func (db *DB) ClaimDueMessages(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Delivery, error) {
+// this instance until now+lease, and returns them, oldest due first. No webhook gets more than
+// perWebhook messages in flight across all instances, so a slow or dead receiver cannot take
+// every worker. Messages whose lease ran out (their instance died mid-delivery) are due again.
+func (db *DB) ClaimDueMessages(ctx context.Context, now time.Time, limit, perWebhook int, lease time.Duration) ([]Delivery, error) {
 	rows, err := db.Pool.Query(ctx, `
-		WITH due AS (
-			SELECT m.id FROM messages m
-			WHERE ((m.state IN ('pending', 'retrying') AND m.next_attempt_at <= $1) OR (m.state = 'delivering' AND m.lease_until <= $1))
-			  AND m.kind = 'changes'
-			  AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = m.webhook_id AND w.state = 'active')
-			ORDER BY m.next_attempt_at
-			LIMIT $2
+		WITH cand AS (
+			SELECT d.id, d.next_attempt_at FROM webhooks w
+			CROSS JOIN LATERAL (
+				SELECT m.id, m.next_attempt_at FROM messages m
+				WHERE m.webhook_id = w.id AND m.state IN ('pending', 'retrying') AND m.kind = 'changes' AND m.next_attempt_at <= $1
+				ORDER BY m.next_attempt_at
+				LIMIT greatest(0, $4 - (SELECT count(*) FROM messages b WHERE b.webhook_id = w.id AND b.state = 'delivering'))
+			) d
+			WHERE w.state = 'active'
+			UNION ALL
+			SELECT m.id, m.lease_until FROM messages m WHERE m.state = 'delivering' AND m.lease_until <= $1
+		),
+		due AS (
+			SELECT m.id FROM messages m JOIN (SELECT id FROM cand ORDER BY next_attempt_at LIMIT $2) c ON c.id = m.id
+			-- Checked again on the row as locked: another instance may have claimed it meanwhile.
+			WHERE (m.state IN ('pending', 'retrying') AND m.next_attempt_at <= $1) OR (m.state = 'delivering' AND m.lease_until <= $1)
 			FOR UPDATE OF m SKIP LOCKED
 		)
 		UPDATE messages m SET state = 'delivering', lease_until = $1::timestamptz + make_interval(secs => $3)
@@ -86,7 +96,7 @@ func (db *DB) ClaimDueMessages(ctx context.Context, now time.Time, limit int, le
 		WHERE m.id = due.id AND w.id = m.webhook_id
 		RETURNING m.id, m.kind, m.payload, m.url_suffix, m.scheduled_attempts,
 		          w.id, w.url, w.method, w.secret_enc, w.previous_secret_enc, w.previous_secret_expires_at,
-		          w.basic_auth_user, w.basic_auth_password_enc`, now, limit, lease.Seconds())
+		          w.basic_auth_user, w.basic_auth_password_enc`, now, limit, lease.Seconds(), perWebhook)
 	if err != nil {
 		return nil, fmt.Errorf("claiming due messages: %w", err)
 	}
