@@ -177,8 +177,7 @@ func (r *Runner) deliverLoop(ctx context.Context) {
 	slots := make(chan struct{}, r.cfg.Workers)
 	done := make(chan struct{}, 1)
 	for ctx.Err() == nil {
-		free := cap(slots) - len(slots)
-		if free > 0 {
+		if free := cap(slots) - len(slots); free > 0 {
 			ds, err := r.db.ClaimDueMessages(ctx, time.Now(), min(free, 200), r.cfg.PerWebhook, r.lease())
 			if err != nil && ctx.Err() == nil {
 				r.log.Error("claiming messages", "err", err)
@@ -195,18 +194,23 @@ func (r *Runner) deliverLoop(ctx context.Context) {
 				continue // there may be more due right now
 			}
 		}
-		if cap(slots)-len(slots) == 0 {
-			select { // every worker busy: wait for one to finish
-			case <-ctx.Done():
-			case <-done:
+		// Wait for a slot or a webhook's cap to free up, for new work, or for the next due time.
+		wait := r.cfg.PollInterval
+		if next, has, err := r.db.NextMessageDue(ctx); err != nil {
+			if ctx.Err() == nil {
+				r.log.Error("finding next message", "err", err)
 			}
-			continue
+		} else if has && time.Until(next) > 0 {
+			wait = min(wait, time.Until(next))
 		}
-		next, has, err := r.db.NextMessageDue(ctx)
-		if err != nil && ctx.Err() == nil {
-			r.log.Error("finding next message", "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-done:
+		case <-r.deliverWake:
+		case <-t.C:
 		}
-		r.sleepUntil(ctx, r.deliverWake, next, has)
+		t.Stop()
 	}
 }
 

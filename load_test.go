@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/models/dbtest"
+	"github.com/hookrelay/hookrelay/web"
+	"github.com/stretchr/testify/require"
+)
+
+// The load tool: go test -run TestLoad -count=1 . -args -load.full
+// It starts hookrelay as its own process against a fresh database, with receivers on loopback
+// in this process, and reports ingestion and delivery rates, latency and peak memory. Without
+// -load.full it runs a short form that CI can afford; its figures are not the targets.
+var (
+	loadFull    = flag.Bool("load.full", false, "run the full load test")
+	loadRate    = flag.Int("load.rate", 500, "events per second for the latency phase")
+	loadSeconds = flag.Int("load.seconds", 10, "length of the latency phase")
+	loadEvents  = flag.Int("load.events", 20000, "events for the throughput phases")
+)
+
+type loadReceiver struct {
+	mu       sync.Mutex
+	received map[string]time.Time // event id → first receipt
+	count    atomic.Int64
+	srv      *httptest.Server
+}
+
+func newLoadReceiver() *loadReceiver {
+	lr := &loadReceiver{received: map[string]time.Time{}}
+	lr.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		var body struct {
+			ID      string `json:"id"`
+			Changes []struct {
+				EventID string `json:"event_id"`
+			} `json:"changes"`
+		}
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &body)
+		lr.mu.Lock()
+		if len(body.Changes) == 0 {
+			if _, ok := lr.received[body.ID]; !ok {
+				lr.received[body.ID] = now
+			}
+		}
+		for _, c := range body.Changes {
+			if _, ok := lr.received[c.EventID]; !ok {
+				lr.received[c.EventID] = now
+			}
+		}
+		lr.mu.Unlock()
+		lr.count.Add(1)
+	}))
+	return lr
+}
+
+func (lr *loadReceiver) got(id string) (time.Time, bool) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	t, ok := lr.received[id]
+	return t, ok
+}
+
+func loadWebhook(t *testing.T, url, format string, window int, types []string) func() {
+	db := dbtest.DB(t)
+	sealer, err := models.NewSealer(web.DeriveKey(procKey, "stored secrets"))
+	require.NoError(t, err)
+	db.Sealer = sealer
+	ctx := context.Background()
+	p, err := db.CreatePartner(ctx, models.PartnerInput{Name: "Load " + models.NewID("")})
+	require.NoError(t, err)
+	name := "load"
+	w, err := db.CreateWebhook(ctx, models.WebhookInput{PartnerID: &p.ID, Name: &name, URL: &url, Format: &format,
+		BatchWindow: &window, EventTypes: types}, nil)
+	require.NoError(t, err)
+	return func() { _ = db.DeleteWebhook(context.Background(), w.ID) }
+}
+
+func postEvents(client *http.Client, base, key, typ string, n int) ([]string, error) {
+	evs := make([]map[string]any, n)
+	tag := models.NewID("")[20:] // distinct objects: nothing is collapsed away
+	for i := range evs {
+		evs[i] = map[string]any{"type": typ, "object": "enrolment", "object_id": tag + "-" + strconv.Itoa(i), "data": map[string]any{"learner": "bob@example.com", "score": i}}
+	}
+	var body []byte
+	if n == 1 {
+		body, _ = json.Marshal(evs[0])
+	} else {
+		body, _ = json.Marshal(map[string]any{"events": evs})
+	}
+	req, _ := http.NewRequest("POST", base+"/api/v1/events", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(resp.Body)
+		return nil, fmt.Errorf("status %d: %s", resp.StatusCode, b)
+	}
+	if n == 1 {
+		var e struct {
+			ID string `json:"id"`
+		}
+		err := json.NewDecoder(resp.Body).Decode(&e)
+		return []string{e.ID}, err
+	}
+	var out struct {
+		Events []struct {
+			ID string `json:"id"`
+		} `json:"events"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(out.Events))
+	for i, e := range out.Events {
+		ids[i] = e.ID
+	}
+	return ids, nil
+}
+
+// peakMemory reads a process's peak resident memory from /proc.
+func peakMemory(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			return strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
+		}
+	}
+	return "unknown"
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[min(len(ds)-1, int(float64(len(ds))*p))]
+}
+
+func TestLoad(t *testing.T) {
+	events, rate, seconds := *loadEvents, *loadRate, *loadSeconds
+	if !*loadFull {
+		events, rate, seconds = 2000, 100, 2
+	}
+	lr := newLoadReceiver()
+	defer lr.srv.Close()
+	key := mustIngestKey(t)
+	inst := startInstance(t, "HOOKRELAY_DELIVERY_TIMEOUT=15s", "HOOKRELAY_WORKERS=200")
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	report := []string{fmt.Sprintf("load test on %d cores (%s/%s), PostgreSQL on the same machine, %d events, latency phase %d events/s for %d s",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, events, rate, seconds)}
+
+	// Phase 1: ingestion through the batch API, two batch-format webhooks matching every event.
+	cleanup1 := loadWebhook(t, lr.srv.URL, models.FormatBatch, 1, []string{"test.completed"})
+	cleanup2 := loadWebhook(t, lr.srv.URL, models.FormatBatch, 1, []string{"test.completed"})
+	start := time.Now()
+	var wg sync.WaitGroup
+	var accepted atomic.Int64
+	per := 1000
+	jobs := make(chan int, events/per+1)
+	for i := 0; i < events/per; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range jobs {
+				ids, err := postEvents(client, inst.url, key, "test.completed", per)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				accepted.Add(int64(len(ids)))
+			}
+		}()
+	}
+	wg.Wait()
+	ingestRate := float64(accepted.Load()) / time.Since(start).Seconds()
+	report = append(report, fmt.Sprintf("ingest: %d events accepted through the batch API in %s: %.0f events/s (each matching 2 webhooks)",
+		accepted.Load(), time.Since(start).Round(time.Millisecond), ingestRate))
+	waitDelivered := func(ids []string, timeout time.Duration) {
+		deadline := time.Now().Add(timeout)
+		for _, id := range ids {
+			for {
+				if _, ok := lr.got(id); ok {
+					break
+				}
+				if time.Now().After(deadline) {
+					var diag []string
+					rows, _ := dbtest.DB(t).Pool.Query(context.Background(), `
+						SELECT 'message ' || state, count(*) FROM messages GROUP BY state
+						UNION ALL SELECT 'change ' || state, count(*) FROM changes GROUP BY state
+						UNION ALL SELECT 'batches', count(*) FROM webhook_batches`)
+					for rows.Next() {
+						var k string
+						var n int
+						_ = rows.Scan(&k, &n)
+						diag = append(diag, fmt.Sprintf("%s=%d", k, n))
+					}
+					rows.Close()
+					out := inst.out.String()
+					t.Fatalf("event %s not delivered in time; %v\ninstance log tail:\n%s", id, diag, out[max(0, len(out)-3000):])
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
+	cleanup1()
+	cleanup2()
+
+	// Phase 2: end-to-end deliveries, one message per event (event format, window 0).
+	cleanup3 := loadWebhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"course.completed"})
+	before := lr.count.Load()
+	start = time.Now()
+	var all []string
+	var mu sync.Mutex
+	jobs2 := make(chan int, events/per+1)
+	for i := 0; i < events/per; i++ {
+		jobs2 <- i
+	}
+	close(jobs2)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range jobs2 {
+				ids, err := postEvents(client, inst.url, key, "course.completed", per)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				all = append(all, ids...)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	waitDelivered(all, time.Duration(max(60, events/100))*time.Second)
+	elapsed := time.Since(start)
+	report = append(report, fmt.Sprintf("deliver: %d events posted and delivered as %d requests in %s: %.0f deliveries/s end to end",
+		len(all), lr.count.Load()-before, elapsed.Round(time.Millisecond), float64(lr.count.Load()-before)/elapsed.Seconds()))
+
+	// Phase 3: latency from acceptance to receipt at a steady rate, window 0, single-event posts.
+	type sent struct {
+		id string
+		at time.Time
+	}
+	var sents []sent
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	end := time.Now().Add(time.Duration(seconds) * time.Second)
+	for time.Now().Before(end) {
+		<-tick.C
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ids, err := postEvents(client, inst.url, key, "course.completed", 1)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			sents = append(sents, sent{ids[0], time.Now()})
+			mu.Unlock()
+		}()
+	}
+	tick.Stop()
+	wg.Wait()
+	ids := make([]string, len(sents))
+	for i, s := range sents {
+		ids[i] = s.id
+	}
+	waitDelivered(ids, 2*time.Minute)
+	var lat []time.Duration
+	for _, s := range sents {
+		got, _ := lr.got(s.id)
+		lat = append(lat, max(0, got.Sub(s.at)))
+	}
+	report = append(report, fmt.Sprintf("latency at %d events/s (%d events): p50 %s, p95 %s, p99 %s from 202 to receipt",
+		rate, len(lat), percentile(lat, .50).Round(time.Millisecond/10), percentile(lat, .95).Round(time.Millisecond/10), percentile(lat, .99).Round(time.Millisecond/10)))
+	report = append(report, "peak memory of the hookrelay process (VmHWM): "+peakMemory(inst.cmd.Process.Pid))
+	cleanup3()
+	for _, line := range report {
+		t.Log(line)
+		fmt.Println(line)
+	}
+}
