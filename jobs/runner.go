@@ -36,6 +36,13 @@ type Runner struct {
 	deliverWake chan struct{}
 	running     chan struct{}
 	inflight    sync.WaitGroup
+	records     chan record
+}
+
+// record is an attempt waiting to be written, with where to report the write's outcome.
+type record struct {
+	outcome models.AttemptOutcome
+	done    chan error
 }
 
 // NewRunner makes a Runner.
@@ -55,6 +62,7 @@ func NewRunner(db *models.DB, sealer *models.Sealer, cfg Config, log *slog.Logge
 		batchWake:   make(chan struct{}, 1),
 		deliverWake: make(chan struct{}, 1),
 		running:     make(chan struct{}),
+		records:     make(chan record, 1024),
 	}
 }
 
@@ -82,10 +90,45 @@ func (r *Runner) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); r.listen(ctx) }()
 	go func() { defer wg.Done(); r.batchLoop(ctx) }()
 	go func() { defer wg.Done(); r.deliverLoop(ctx) }()
+	recorded := make(chan struct{})
+	go func() { r.recordLoop(); close(recorded) }()
 	close(r.running)
 	wg.Wait()
 	r.inflight.Wait()
+	close(r.records)
+	<-recorded
 	return nil
+}
+
+// recordLoop writes finished attempts in groups: whatever arrived while the previous write
+// ran, up to 500 at a time. Under load this turns many small transactions into a few larger
+// ones; alone, an attempt is written at once.
+func (r *Runner) recordLoop() {
+	for first := range r.records {
+		group := []record{first}
+	collect:
+		for len(group) < 500 {
+			select {
+			case rec, ok := <-r.records:
+				if !ok {
+					break collect
+				}
+				group = append(group, rec)
+			default:
+				break collect
+			}
+		}
+		outcomes := make([]models.AttemptOutcome, len(group))
+		for i, rec := range group {
+			outcomes[i] = rec.outcome
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := r.db.RecordAttempts(ctx, outcomes)
+		cancel()
+		for _, rec := range group {
+			rec.done <- err
+		}
+	}
 }
 
 // listen turns PostgreSQL notifications from any instance into wake-ups of the loops.
@@ -152,22 +195,23 @@ func (r *Runner) sleepUntil(ctx context.Context, wake chan struct{}, next time.T
 
 func (r *Runner) batchLoop(ctx context.Context) {
 	for ctx.Err() == nil {
-		for ctx.Err() == nil {
-			found, err := r.db.FlushDueBatch(ctx, time.Now())
-			if err != nil {
-				if ctx.Err() == nil {
-					r.log.Error("flushing batch", "err", err)
-				}
-				break
-			}
-			if !found {
-				break
-			}
-			poke(r.deliverWake)
-		}
 		next, has, err := r.db.NextBatchDue(ctx)
-		if err != nil && ctx.Err() == nil {
-			r.log.Error("finding next batch", "err", err)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.log.Error("finding next batch", "err", err)
+			}
+		} else if has && !next.After(time.Now()) {
+			found, err := r.db.FlushDueBatch(ctx, time.Now())
+			if err != nil && ctx.Err() == nil {
+				r.log.Error("flushing batch", "err", err)
+			}
+			if found {
+				poke(r.deliverWake)
+				continue
+			}
+			// Due, but locked by another instance's flush or an ingest about to commit: look
+			// again in a moment.
+			next = time.Now().Add(5 * time.Millisecond)
 		}
 		r.sleepUntil(ctx, r.batchWake, next, has)
 	}
@@ -235,7 +279,9 @@ func (r *Runner) deliver(d *models.Delivery) {
 			nextAt = &t
 		}
 	}
-	if err := r.db.RecordAttempt(ctx, res, nextAt); err != nil {
+	rec := record{outcome: models.AttemptOutcome{AttemptResult: res, NextAt: nextAt}, done: make(chan error, 1)}
+	r.records <- rec
+	if err := <-rec.done; err != nil {
 		// The lease runs out and another attempt follows: at least once, never lost.
 		log.Error("recording attempt", "err", err)
 		return

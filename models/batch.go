@@ -83,30 +83,27 @@ func (db *DB) FlushDueBatch(ctx context.Context, now time.Time) (bool, error) {
 	found := false
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		var webhookID string
+		var w flushWebhook
 		err := tx.QueryRow(ctx, `
-			DELETE FROM webhook_batches WHERE webhook_id = (
-				SELECT webhook_id FROM webhook_batches WHERE due_at <= $1 ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-			RETURNING webhook_id`, now).Scan(&webhookID)
+			WITH claimed AS (
+				DELETE FROM webhook_batches WHERE webhook_id = (
+					SELECT webhook_id FROM webhook_batches WHERE due_at <= $1 ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+				RETURNING webhook_id
+			)
+			SELECT w.id, w.state, w.format, w.max_changes, w.append_event_type FROM claimed c JOIN webhooks w ON w.id = c.webhook_id`, now).
+			Scan(&webhookID, &w.state, &w.format, &w.maxChanges, &w.appendEventType)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		} else if err != nil {
 			return fmt.Errorf("claiming a due batch: %w", err)
 		}
 		found = true
-		return flushWebhookChanges(ctx, tx, webhookID, now)
+		return flushWebhookChanges(ctx, tx, webhookID, w, now)
 	})
 	return found, err
 }
 
-func flushWebhookChanges(ctx context.Context, tx pgx.Tx, webhookID string, now time.Time) error {
-	var w flushWebhook
-	err := tx.QueryRow(ctx, `SELECT state, format, max_changes, append_event_type FROM webhooks WHERE id = $1`, webhookID).
-		Scan(&w.state, &w.format, &w.maxChanges, &w.appendEventType)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("reading webhook %s: %w", webhookID, err)
-	}
+func flushWebhookChanges(ctx context.Context, tx pgx.Tx, webhookID string, w flushWebhook, now time.Time) error {
 	if w.state != WebhookActive {
 		return nil // the changes wait; resuming the webhook schedules a flush
 	}
@@ -147,15 +144,15 @@ func flushWebhookChanges(ctx context.Context, tx pgx.Tx, webhookID string, now t
 	if err != nil {
 		return err
 	}
-	if err := storeMessages(ctx, tx, webhookID, msgs, now); err != nil {
-		return err
-	}
+	b := &pgx.Batch{}
+	queueMessages(b, webhookID, msgs, now)
 	if len(superseded) > 0 {
-		if _, err := tx.Exec(ctx, `
+		b.Queue(`
 			UPDATE changes c SET state = 'superseded', superseded_by = u.by
-			FROM unnest($1::bigint[], $2::text[]) AS u(id, by) WHERE c.id = u.id`, superseded, supersededBy); err != nil {
-			return fmt.Errorf("recording superseded changes: %w", err)
-		}
+			FROM unnest($1::bigint[], $2::text[]) AS u(id, by) WHERE c.id = u.id`, superseded, supersededBy)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("storing messages of %s: %w", webhookID, err)
 	}
 	return nil
 }
@@ -264,7 +261,8 @@ func buildMessages(kept []pendingChange, w flushWebhook, now time.Time) ([]newMe
 	return msgs, nil
 }
 
-func storeMessages(ctx context.Context, tx pgx.Tx, webhookID string, msgs []newMessage, now time.Time) error {
+// queueMessages adds to b the statements that store msgs and mark their changes sent.
+func queueMessages(b *pgx.Batch, webhookID string, msgs []newMessage, now time.Time) {
 	n := len(msgs)
 	ids, payloads, suffixes := make([]string, n), make([][]byte, n), make([]string, n)
 	types, objects := make([]string, n), make([]string, n)
@@ -282,24 +280,17 @@ func storeMessages(ctx context.Context, tx pgx.Tx, webhookID string, msgs []newM
 			changeMsgs = append(changeMsgs, m.id)
 		}
 	}
-	if _, err := tx.Exec(ctx, `
+	b.Queue(`
 		INSERT INTO messages (id, webhook_id, kind, state, payload, url_suffix, event_types, object_ids, change_count, next_attempt_at, created_at)
 		SELECT id, $1, 'changes', 'pending', payload, suffix,
 		       ARRAY(SELECT jsonb_array_elements_text(types::jsonb)), ARRAY(SELECT jsonb_array_elements_text(objects::jsonb)),
 		       count, $7, $7
 		FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $8::int[]) AS m(id, payload, suffix, types, objects, count)`,
-		webhookID, ids, payloads, suffixes, types, objects, now, counts); err != nil {
-		return fmt.Errorf("storing %d messages for %s: %w", n, webhookID, err)
-	}
-	if _, err := tx.Exec(ctx, `
+		webhookID, ids, payloads, suffixes, types, objects, now, counts)
+	b.Queue(`
 		UPDATE changes c SET state = 'sent', message_id = u.message_id
-		FROM unnest($1::bigint[], $2::text[]) AS u(id, message_id) WHERE c.id = u.id`, changeIDs, changeMsgs); err != nil {
-		return fmt.Errorf("marking changes sent: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify('hookrelay_messages', '')`); err != nil {
-		return fmt.Errorf("notifying deliverers: %w", err)
-	}
-	return nil
+		FROM unnest($1::bigint[], $2::text[]) AS u(id, message_id) WHERE c.id = u.id`, changeIDs, changeMsgs)
+	b.Queue(`SELECT pg_notify('hookrelay_messages', '')`)
 }
 
 func nonNil(s []string) []string {

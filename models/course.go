@@ -77,3 +77,68 @@ func (db *DB) FindCourseByID(ctx context.Context, id string) (*Course, error) {
 	}
 	return &c, nil
 }
+
+// CourseFilter narrows a list of courses.
+type CourseFilter struct {
+	// Search matches the id or title, case-insensitively.
+	Search          string
+	IncludeArchived bool
+	// After is the id after which the page starts (courses list by id).
+	After string
+	Limit int
+}
+
+// FindCourses lists courses by id, a page at a time; the trigram indexes keep searches fast
+// over hundreds of thousands of courses. It returns the id to continue after, or "".
+func (db *DB) FindCourses(ctx context.Context, f CourseFilter) ([]Course, string, error) {
+	q := db.Gorm.WithContext(ctx).Order("id")
+	if !f.IncludeArchived {
+		q = q.Where("archived_at IS NULL")
+	}
+	if s := strings.TrimSpace(f.Search); s != "" {
+		like := "%" + escapeLike(s) + "%"
+		q = q.Where("(title ILIKE ? OR id ILIKE ?)", like, like)
+	}
+	if f.After != "" {
+		q = q.Where("id > ?", f.After)
+	}
+	limit := PageSize(f.Limit)
+	var cs []Course
+	if err := q.Limit(limit + 1).Find(&cs).Error; err != nil {
+		return nil, "", fmt.Errorf("listing courses: %w", err)
+	}
+	next := ""
+	if len(cs) > limit {
+		cs = cs[:limit]
+		next = cs[limit-1].ID
+	}
+	return cs, next, nil
+}
+
+// FindCoursesByIDs returns the courses with these ids, in id order.
+func (db *DB) FindCoursesByIDs(ctx context.Context, ids []string) ([]Course, error) {
+	var cs []Course
+	if len(ids) == 0 {
+		return cs, nil
+	}
+	if err := db.Gorm.WithContext(ctx).Where("id IN ?", ids).Order("id").Find(&cs).Error; err != nil {
+		return nil, fmt.Errorf("finding courses: %w", err)
+	}
+	return cs, nil
+}
+
+// CreateCourse adds a course; its id must be new.
+func (db *DB) CreateCourse(ctx context.Context, id, title string) (*Course, error) {
+	id, title = strings.TrimSpace(id), strings.TrimSpace(title)
+	if err := validateCourse(id, title); err != nil {
+		return nil, err
+	}
+	c := &Course{ID: id, Title: title}
+	if err := db.Gorm.WithContext(ctx).Create(c).Error; err != nil {
+		if errors.Is(err, gorm.ErrDuplicatedKey) {
+			return nil, &ValidationError{Fields: map[string]string{"id": "A course with this id already exists."}}
+		}
+		return nil, fmt.Errorf("creating course %s: %w", id, err)
+	}
+	return c, nil
+}

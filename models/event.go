@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
 
@@ -68,19 +69,7 @@ func (db *DB) IngestEvents(ctx context.Context, evs []NewEvent, now time.Time, f
 		return nil, err
 	}
 	out := make([]Event, len(evs))
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		fresh, repeats, err := resolveIdempotency(ctx, tx, evs, now, out)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			for i, first := range repeats {
-				out[i] = out[first]
-			}
-		}()
-		if len(fresh) == 0 {
-			return nil
-		}
+	store := func(ctx context.Context, q querier, fresh []int) error {
 		n := len(fresh)
 		ids, types, actions := make([]string, n), make([]string, n), make([]string, n)
 		objects, objectIDs, courses, urls, keys := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
@@ -97,21 +86,81 @@ func (db *DB) IngestEvents(ctx context.Context, evs []NewEvent, now time.Time, f
 			objects[j], objectIDs[j], courses[j], urls[j], keys[j] = ev.Object, ev.ObjectID, ev.CourseID, ev.URL, ev.IdempotencyKey
 			occurred[j], data[j], hashes[j] = ev.OccurredAt, string(ev.Data), ev.ContentHash
 		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO events (id, type, object, object_id, action, course_id, url, occurred_at, received_at, data, idempotency_key, content_hash)
-			SELECT id, type, object, object_id, action, course_id, url, occurred_at, $9, data::jsonb, idempotency_key, content_hash
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[],
-			            $10::text[], $11::text[], $12::bytea[])
-			     AS e(id, type, object, object_id, action, course_id, url, occurred_at, data, idempotency_key, content_hash)`,
-			ids, types, objects, objectIDs, actions, courses, urls, occurred, now, data, keys, hashes); err != nil {
+		// One statement stores the events, records a change for every webhook that wants each,
+		// and opens the batch window of each active webhook that has none open. The no-op update
+		// on conflict locks the batch row until commit, so a flush cannot close the window in
+		// between and miss the changes just added.
+		_, err := q.Exec(ctx, `
+			WITH e AS (
+				INSERT INTO events (id, type, object, object_id, action, course_id, url, occurred_at, received_at, data, idempotency_key, content_hash)
+				SELECT id, type, object, object_id, action, course_id, url, occurred_at, $9, data::jsonb, idempotency_key, content_hash
+				FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[],
+				            $10::text[], $11::text[], $12::bytea[])
+				     AS e(id, type, object, object_id, action, course_id, url, occurred_at, data, idempotency_key, content_hash)
+				RETURNING id, type, course_id
+			),
+			cand AS (
+				SELECT w.id AS webhook_id, e.id AS event_id, e.course_id FROM e CROSS JOIN webhooks w WHERE w.all_event_types
+				UNION
+				SELECT t.webhook_id, e.id, e.course_id FROM e JOIN webhook_event_types t ON t.event_type = e.type
+			),
+			ch AS (
+				INSERT INTO changes (webhook_id, event_id, created_at)
+				SELECT c.webhook_id, c.event_id, $9 FROM cand c JOIN webhooks w ON w.id = c.webhook_id
+				WHERE w.all_courses OR EXISTS (SELECT 1 FROM webhook_courses wc WHERE wc.webhook_id = c.webhook_id AND wc.course_id = c.course_id)
+				ON CONFLICT DO NOTHING
+				RETURNING webhook_id
+			),
+			scheduled AS (
+				INSERT INTO webhook_batches (webhook_id, due_at)
+				SELECT id, $9::timestamptz + make_interval(secs => batch_window_seconds) FROM webhooks
+				WHERE id IN (SELECT webhook_id FROM ch) AND state = 'active' ORDER BY id
+				ON CONFLICT (webhook_id) DO UPDATE SET due_at = webhook_batches.due_at
+				RETURNING (xmax = 0) AS inserted
+			)
+			SELECT pg_notify('hookrelay_batches', '') FROM scheduled WHERE inserted LIMIT 1`,
+			ids, types, objects, objectIDs, actions, courses, urls, occurred, now, data, keys, hashes)
+		if err != nil {
 			return fmt.Errorf("storing %d events: %w", n, err)
 		}
-		return fanOut(ctx, tx, ids, types, courses, now)
+		return nil
+	}
+	hasKeys := slices.ContainsFunc(evs, func(e NewEvent) bool { return e.IdempotencyKey != nil })
+	if !hasKeys {
+		// A single statement is its own transaction.
+		all := make([]int, len(evs))
+		for i := range all {
+			all[i] = i
+		}
+		if err := store(ctx, db.Pool, all); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		fresh, repeats, err := resolveIdempotency(ctx, tx, evs, now, out)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			for i, first := range repeats {
+				out[i] = out[first]
+			}
+		}()
+		if len(fresh) == 0 {
+			return nil
+		}
+		return store(ctx, tx, fresh)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// querier is what a pool and a transaction have in common.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
 func (db *DB) checkEventTypes(ctx context.Context, evs []NewEvent, fieldName func(int, string) string) error {
@@ -198,37 +247,6 @@ func resolveIdempotency(ctx context.Context, tx pgx.Tx, evs []NewEvent, now time
 		fresh = append(fresh, i)
 	}
 	return fresh, repeats, nil
-}
-
-// fanOut records a pending change for every webhook that wants each new event and schedules
-// the flush of each such webhook's batch window. Paused and disabled webhooks collect changes
-// too, but get no flush until they are active again.
-func fanOut(ctx context.Context, tx pgx.Tx, ids, types []string, courses []*string, now time.Time) error {
-	rows, err := tx.Query(ctx, `
-		WITH e AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS e(id, type, course_id)),
-		cand AS (
-			SELECT w.id AS webhook_id, e.id AS event_id, e.course_id FROM e CROSS JOIN webhooks w WHERE w.all_event_types
-			UNION
-			SELECT t.webhook_id, e.id, e.course_id FROM e JOIN webhook_event_types t ON t.event_type = e.type
-		)
-		INSERT INTO changes (webhook_id, event_id, created_at)
-		SELECT c.webhook_id, c.event_id, $4 FROM cand c JOIN webhooks w ON w.id = c.webhook_id
-		WHERE w.all_courses OR EXISTS (SELECT 1 FROM webhook_courses wc WHERE wc.webhook_id = c.webhook_id AND wc.course_id = c.course_id)
-		ON CONFLICT DO NOTHING
-		RETURNING webhook_id`, ids, types, courses, now)
-	if err != nil {
-		return fmt.Errorf("matching events to webhooks: %w", err)
-	}
-	hooks, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("matching events to webhooks: %w", err)
-	}
-	if len(hooks) == 0 {
-		return nil
-	}
-	slices.Sort(hooks)
-	hooks = slices.Compact(hooks)
-	return scheduleBatches(ctx, tx, hooks, now)
 }
 
 // scheduleBatches starts the batch window of each active webhook in ids that has none running.

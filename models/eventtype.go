@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -42,4 +44,119 @@ func (db *DB) FindEventTypeByName(ctx context.Context, name string) (*EventType,
 		return nil, fmt.Errorf("finding event type %s: %w", name, err)
 	}
 	return &t, nil
+}
+
+// EventTypeInput is the editable part of an event type.
+type EventTypeInput struct {
+	Name        string
+	Description string
+	Sample      string
+}
+
+func (in *EventTypeInput) validate(isNew bool) (json.RawMessage, error) {
+	var ve ValidationError
+	in.Name = strings.TrimSpace(in.Name)
+	in.Description = strings.TrimSpace(in.Description)
+	if isNew {
+		switch {
+		case in.Name == "":
+			ve.Add("name", "Enter the type's name, such as course.completed.")
+		case len(in.Name) > 100 || !eventTypeName.MatchString(in.Name):
+			ve.Add("name", "Use letters, digits, _ and dots, such as course.completed or GROUP_MEMBER_ADDED (at most 100).")
+		}
+	}
+	if len([]rune(in.Description)) > 1000 {
+		ve.Add("description", "Use at most 1,000 characters.")
+	}
+	sample := json.RawMessage("{}")
+	if s := strings.TrimSpace(in.Sample); s != "" {
+		var obj map[string]any
+		if err := json.Unmarshal([]byte(s), &obj); err != nil || obj == nil {
+			ve.Add("sample", "Must be a JSON object: "+jsonProblem(err))
+		} else if len(s) > 64<<10 {
+			ve.Add("sample", "Keep the sample under 64 KiB.")
+		} else {
+			sample = json.RawMessage(s)
+		}
+	}
+	return sample, ve.Err()
+}
+
+func jsonProblem(err error) string {
+	if err == nil {
+		return "it is not an object."
+	}
+	return err.Error()
+}
+
+var eventTypeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$`)
+
+// CreateEventType adds a type to the catalogue.
+func (db *DB) CreateEventType(ctx context.Context, in EventTypeInput) (*EventType, error) {
+	sample, err := in.validate(true)
+	if err != nil {
+		return nil, err
+	}
+	t := &EventType{Name: in.Name, Description: in.Description, Sample: sample}
+	if err := db.Gorm.WithContext(ctx).Create(t).Error; err != nil {
+		if errors.Is(err, gorm.ErrDuplicatedKey) {
+			return nil, &ValidationError{Fields: map[string]string{"name": "This event type already exists."}}
+		}
+		return nil, fmt.Errorf("creating event type %s: %w", in.Name, err)
+	}
+	return t, nil
+}
+
+// UpdateEventType changes a type's description and sample.
+func (db *DB) UpdateEventType(ctx context.Context, name string, in EventTypeInput) (*EventType, error) {
+	sample, err := in.validate(false)
+	if err != nil {
+		return nil, err
+	}
+	res := db.Gorm.WithContext(ctx).Model(&EventType{}).Where("name = ?", name).
+		Updates(map[string]any{"description": in.Description, "sample": sample, "updated_at": time.Now()})
+	if res.Error != nil {
+		return nil, fmt.Errorf("updating event type %s: %w", name, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, ErrNotFound
+	}
+	return db.FindEventTypeByName(ctx, name)
+}
+
+// SetEventTypeDeprecated deprecates or restores a type. Deprecated types keep flowing to the
+// webhooks that have them, but cannot be chosen again.
+func (db *DB) SetEventTypeDeprecated(ctx context.Context, name string, deprecated bool) error {
+	var at any
+	if deprecated {
+		at = time.Now()
+	}
+	res := db.Gorm.WithContext(ctx).Model(&EventType{}).Where("name = ?", name).
+		Updates(map[string]any{"deprecated_at": at, "updated_at": time.Now()})
+	if res.Error != nil {
+		return fmt.Errorf("deprecating event type %s: %w", name, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// CountEventTypeWebhooks counts the webhooks that name a type explicitly.
+func (db *DB) CountEventTypeWebhooks(ctx context.Context) (map[string]int, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT event_type, count(*) FROM webhook_event_types GROUP BY event_type`)
+	if err != nil {
+		return nil, fmt.Errorf("counting subscriptions: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var n string
+		var c int
+		if err := rows.Scan(&n, &c); err != nil {
+			return nil, fmt.Errorf("counting subscriptions: %w", err)
+		}
+		out[n] = c
+	}
+	return out, rows.Err()
 }

@@ -174,50 +174,92 @@ type Attempt struct {
 	Success           bool
 }
 
-// RecordAttempt stores an attempt and moves its message on, in one transaction: to succeeded,
-// to retrying at nextAt, or (nextAt nil) to failed. Attempts of the automatic schedule count
-// towards the retry limit; resends and tests do not.
+// AttemptOutcome is a finished attempt and when to try again (nil: no more tries, unless it
+// succeeded).
+type AttemptOutcome struct {
+	AttemptResult
+	NextAt *time.Time
+}
+
+// RecordAttempt stores one attempt and moves its message on; see RecordAttempts.
 func (db *DB) RecordAttempt(ctx context.Context, a AttemptResult, nextAt *time.Time) error {
-	reqHdr, err := json.Marshal(a.RequestHeaders)
-	if err != nil {
-		return fmt.Errorf("encoding request headers: %w", err)
-	}
-	var respHdr []byte
-	var status *int
-	if a.Status != 0 {
-		respHdr, err = json.Marshal(a.ResponseHeaders)
+	return db.RecordAttempts(ctx, []AttemptOutcome{{AttemptResult: a, NextAt: nextAt}})
+}
+
+// RecordAttempts stores attempts and moves each message on, all in one transaction: to
+// succeeded, to retrying at NextAt, or (NextAt nil) to failed. Attempts of the automatic
+// schedule count towards the retry limit; resends and tests do not. Writing many at once keeps
+// the database's work per delivery small under load.
+func (db *DB) RecordAttempts(ctx context.Context, as []AttemptOutcome) error {
+	n := len(as)
+	var (
+		msgIDs, hookIDs, triggers, urls, methods, errs, states = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		started                                                = make([]time.Time, n)
+		reqHdrs, respHdrs                                      = make([]string, n), make([]*string, n)
+		statuses                                               = make([]*int32, n)
+		bodies                                                 = make([][]byte, n)
+		truncated, success                                     = make([]bool, n), make([]bool, n)
+		durations, scheduled                                   = make([]int32, n), make([]int32, n)
+		nexts                                                  = make([]*time.Time, n)
+	)
+	for i, o := range as {
+		a := o.AttemptResult
+		rh, err := json.Marshal(a.RequestHeaders)
 		if err != nil {
-			return fmt.Errorf("encoding response headers: %w", err)
+			return fmt.Errorf("encoding request headers: %w", err)
 		}
-		status = &a.Status
-	}
-	state := MessageFailed
-	switch {
-	case a.Success:
-		state = MessageSucceeded
-	case nextAt != nil:
-		state = MessageRetrying
-	}
-	scheduled := 0
-	if a.Trigger == TriggerSchedule {
-		scheduled = 1
+		msgIDs[i], hookIDs[i], triggers[i], urls[i], methods[i], errs[i] = a.MessageID, a.WebhookID, a.Trigger, a.URL, a.Method, a.Error
+		started[i], reqHdrs[i], bodies[i], truncated[i], success[i] = a.StartedAt, string(rh), a.ResponseBody, a.Truncated, a.Success
+		durations[i] = int32(a.Duration.Milliseconds())
+		if a.Status != 0 {
+			st := int32(a.Status)
+			statuses[i] = &st
+			h, err := json.Marshal(a.ResponseHeaders)
+			if err != nil {
+				return fmt.Errorf("encoding response headers: %w", err)
+			}
+			hs := string(h)
+			respHdrs[i] = &hs
+		}
+		switch {
+		case a.Success:
+			states[i] = MessageSucceeded
+		case o.NextAt != nil:
+			states[i] = MessageRetrying
+			nexts[i] = o.NextAt
+		default:
+			states[i] = MessageFailed
+		}
+		if a.Trigger == TriggerSchedule {
+			scheduled[i] = 1
+		}
 	}
 	return pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
+		b := &pgx.Batch{}
+		b.Queue(`
 			INSERT INTO attempts (message_id, webhook_id, trigger, started_at, url, method, request_headers, response_status,
 			                      response_headers, response_body, response_truncated, duration_ms, error, success)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			a.MessageID, a.WebhookID, a.Trigger, a.StartedAt, a.URL, a.Method, reqHdr, status, respHdr, a.ResponseBody,
-			a.Truncated, a.Duration.Milliseconds(), a.Error, a.Success); err != nil {
-			return fmt.Errorf("recording attempt of %s: %w", a.MessageID, err)
-		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE messages SET state = $2, attempt_count = attempt_count + 1, scheduled_attempts = scheduled_attempts + $3,
-			       last_status = $4, last_error = $5, last_attempt_at = $6::timestamptz, next_attempt_at = $7, lease_until = NULL,
-			       finished_at = CASE WHEN $2::text IN ('succeeded', 'failed') THEN $6::timestamptz + make_interval(secs => $8) ELSE NULL END
-			WHERE id = $1`,
-			a.MessageID, state, scheduled, status, a.Error, a.StartedAt, nextAt, a.Duration.Seconds()); err != nil {
-			return fmt.Errorf("updating message %s: %w", a.MessageID, err)
+			SELECT message_id, webhook_id, trigger, started_at, url, method, request_headers::jsonb, response_status,
+			       response_headers::jsonb, response_body, response_truncated, duration_ms, error, success
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::int[],
+			            $9::text[], $10::bytea[], $11::bool[], $12::int[], $13::text[], $14::bool[])
+			     AS a(message_id, webhook_id, trigger, started_at, url, method, request_headers, response_status,
+			          response_headers, response_body, response_truncated, duration_ms, error, success)`,
+			msgIDs, hookIDs, triggers, started, urls, methods, reqHdrs, statuses, respHdrs, bodies, truncated, durations, errs, success)
+		// One message can appear twice in a batch only if two instances raced on an expired
+		// lease; the later row wins, which is as good as either.
+		b.Queue(`
+			UPDATE messages m SET state = u.state, attempt_count = m.attempt_count + 1,
+			       scheduled_attempts = m.scheduled_attempts + u.scheduled,
+			       last_status = u.status, last_error = u.error, last_attempt_at = u.started_at,
+			       next_attempt_at = u.next_at, lease_until = NULL,
+			       finished_at = CASE WHEN u.state IN ('succeeded', 'failed') THEN u.started_at + make_interval(secs => u.duration_ms / 1000.0) END
+			FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::int[])
+			     AS u(id, state, scheduled, status, error, started_at, next_at, duration_ms)
+			WHERE m.id = u.id`,
+			msgIDs, states, scheduled, statuses, errs, started, nexts, durations)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("recording %d attempts: %w", n, err)
 		}
 		return nil
 	})

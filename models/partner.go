@@ -114,3 +114,50 @@ func (db *DB) UpdatePartner(ctx context.Context, id string, in PartnerInput) (*P
 	}
 	return db.FindPartnerByID(ctx, id)
 }
+
+// DeletePartner removes a partner that has no webhooks and no users left.
+func (db *DB) DeletePartner(ctx context.Context, id string) error {
+	if _, err := db.FindPartnerByID(ctx, id); err != nil {
+		return err
+	}
+	var hooks, users int64
+	if err := db.Gorm.WithContext(ctx).Model(&Webhook{}).Where("partner_id = ?", id).Count(&hooks).Error; err != nil {
+		return fmt.Errorf("counting webhooks of partner %s: %w", id, err)
+	}
+	if err := db.Gorm.WithContext(ctx).Model(&User{}).Where("partner_id = ?", id).Count(&users).Error; err != nil {
+		return fmt.Errorf("counting users of partner %s: %w", id, err)
+	}
+	if hooks > 0 || users > 0 {
+		return fmt.Errorf("%w: the partner still has %d webhooks and %d users; delete or move them first", ErrConflict, hooks, users)
+	}
+	if err := db.Gorm.WithContext(ctx).Where("id = ?", id).Delete(&Partner{}).Error; err != nil {
+		return fmt.Errorf("deleting partner %s: %w", id, err)
+	}
+	return nil
+}
+
+// PartnerCounts is how much hangs off each partner.
+type PartnerCounts struct {
+	Webhooks, Users int
+}
+
+// CountPartnerChildren counts each partner's webhooks and users.
+func (db *DB) CountPartnerChildren(ctx context.Context) (map[string]PartnerCounts, error) {
+	rows, err := db.Pool.Query(ctx, `
+		SELECT p.id, (SELECT count(*) FROM webhooks w WHERE w.partner_id = p.id), (SELECT count(*) FROM users u WHERE u.partner_id = p.id)
+		FROM partners p`)
+	if err != nil {
+		return nil, fmt.Errorf("counting partner webhooks: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]PartnerCounts{}
+	for rows.Next() {
+		var id string
+		var c PartnerCounts
+		if err := rows.Scan(&id, &c.Webhooks, &c.Users); err != nil {
+			return nil, fmt.Errorf("counting partner webhooks: %w", err)
+		}
+		out[id] = c
+	}
+	return out, rows.Err()
+}

@@ -235,3 +235,12 @@ func (db *DB) RecordSignIn(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// FindUsersByPartner lists the users of one partner.
+func (db *DB) FindUsersByPartner(ctx context.Context, partnerID string) ([]User, error) {
+	var us []User
+	if err := db.Gorm.WithContext(ctx).Where("partner_id = ?", partnerID).Order("lower(email)").Find(&us).Error; err != nil {
+		return nil, fmt.Errorf("listing users of partner %s: %w", partnerID, err)
+	}
+	return us, nil
+}
