@@ -308,3 +308,12 @@ func (db *DB) FindMessages(ctx context.Context, f MessageFilter) ([]Message, err
 	}
 	return ms, nil
 }
+
+// CountMessages counts the messages of a webhook.
+func (db *DB) CountMessages(ctx context.Context, webhookID string) (int, error) {
+	var n int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE webhook_id = $1`, webhookID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting messages of %s: %w", webhookID, err)
+	}
+	return n, nil
+}

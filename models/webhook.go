@@ -66,6 +66,7 @@ type Webhook struct {
 	StateChangedAt          time.Time
 	CreatedAt               time.Time
 	UpdatedAt               time.Time
+	CreateToken             *string
 	EventTypes              []string `gorm:"-"`
 	Courses                 []string `gorm:"-"`
 }
@@ -113,6 +114,8 @@ type WebhookInput struct {
 	MaxChanges        *int
 	EventTypes        []string // nil: unchanged; ["*"]: all
 	Courses           []string // nil: unchanged; ["*"]: all
+	// CreateToken, when given on create, makes a repeated create return the first webhook.
+	CreateToken string
 }
 
 // URLChecker says why a webhook URL cannot be used as a target, or "" when it can. It is
@@ -353,7 +356,19 @@ func (db *DB) CreateWebhook(ctx context.Context, in WebhookInput, checkURL URLCh
 	if err != nil {
 		return nil, err
 	}
+	if in.CreateToken != "" {
+		var existing Webhook
+		err := db.Gorm.WithContext(ctx).Where("create_token = ?", in.CreateToken).Take(&existing).Error
+		if err == nil {
+			return db.FindWebhookByID(ctx, existing.ID)
+		} else if !errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, fmt.Errorf("checking create token: %w", err)
+		}
+	}
 	w := &Webhook{ID: NewID("wh_"), State: WebhookActive, StateChangedAt: time.Now()}
+	if in.CreateToken != "" {
+		w.CreateToken = &in.CreateToken
+	}
 	secret, pass, err := db.applyWebhookInput(ctx, w, in, true, checkURL)
 	if err != nil {
 		return nil, err
@@ -364,6 +379,12 @@ func (db *DB) CreateWebhook(ctx context.Context, in WebhookInput, checkURL URLCh
 	}
 	err = db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Omit("Partner").Create(w).Error; err != nil {
+			if in.CreateToken != "" && errors.Is(err, gorm.ErrDuplicatedKey) {
+				var n int64
+				if db.Gorm.WithContext(ctx).Model(&Webhook{}).Where("create_token = ?", in.CreateToken).Count(&n); n > 0 {
+					return errDoubleSubmit
+				}
+			}
 			if verr := webhookNameTaken(err); verr != nil {
 				return verr
 			}
@@ -371,11 +392,21 @@ func (db *DB) CreateWebhook(ctx context.Context, in WebhookInput, checkURL URLCh
 		}
 		return saveSubscriptions(tx, w)
 	})
+	if errors.Is(err, errDoubleSubmit) {
+		// The same form was submitted twice at once; the other submit made the webhook.
+		var existing Webhook
+		if err := db.Gorm.WithContext(ctx).Where("create_token = ?", in.CreateToken).Take(&existing).Error; err != nil {
+			return nil, fmt.Errorf("finding webhook of a double submit: %w", err)
+		}
+		return db.FindWebhookByID(ctx, existing.ID)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return w, nil
 }
+
+var errDoubleSubmit = errors.New("double submit")
 
 func saveSubscriptions(tx *gorm.DB, w *Webhook) error {
 	if err := tx.Exec(`DELETE FROM webhook_event_types WHERE webhook_id = ?`, w.ID).Error; err != nil {

@@ -62,6 +62,33 @@
     }
   }, true);
 
+  // Course type-ahead: ticking a result makes it a chip; unticking a chip removes it.
+  document.addEventListener("change", function (e) {
+    var box = e.target;
+    if (!box.matches || !box.matches("input[data-chip]")) return;
+    var chip = box.closest(".chip");
+    var chips = document.getElementById("course-chips");
+    if (!chip || !chips) return;
+    if (box.checked && !chips.contains(chip)) {
+      var li = chip.parentElement;
+      chips.appendChild(chip);
+      if (li && li.tagName === "LI") li.remove();
+      var some = document.getElementById("c-some");
+      if (some) some.checked = true;
+    } else if (!box.checked && chips.contains(chip)) {
+      chip.remove();
+    }
+  });
+
+  // A form sent once is not sent twice by a second click.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (e.defaultPrevented || form.hasAttribute("hx-post") || form.method.toLowerCase() !== "post") return;
+    setTimeout(function () {
+      form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
+    }, 0);
+  });
+
   document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
   document.addEventListener("htmx:afterSwap", function (e) { localiseTimes(e.target); });
   document.addEventListener("htmx:confirm", function (e) {

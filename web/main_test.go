@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/models/dbtest"
 	"github.com/hookrelay/hookrelay/web"
@@ -28,10 +29,14 @@ type bundle struct {
 	srv *httptest.Server
 }
 
+var testSealer, _ = models.NewSealer(web.DeriveKey(testKey, "stored secrets"))
+
 func setup(t *testing.T) *bundle {
 	t.Helper()
 	db := dbtest.DB(t)
-	s := web.New(web.Config{Development: true, BaseURL: "http://example.test", SecretKey: testKey, Version: "test"},
+	db.Sealer = testSealer
+	s := web.New(web.Config{Development: true, BaseURL: "http://example.test", SecretKey: testKey, Version: "test",
+		Targets: jobs.TargetPolicy{AllowPrivate: true}},
 		db, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
@@ -119,4 +124,35 @@ func signedIn(t *testing.T, b *bundle, role string) (*browser, *models.User) {
 	br := newBrowser(t, b)
 	br.signIn(u.Email, pw)
 	return br, u
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// mustCreateWebhook makes a webhook of partnerID to a URL nobody listens on.
+func mustCreateWebhook(t *testing.T, db *models.DB, partnerID string, in models.WebhookInput) *models.Webhook {
+	t.Helper()
+	in.PartnerID = &partnerID
+	if in.Name == nil {
+		in.Name = ptr(uniq("hook"))
+	}
+	if in.URL == nil {
+		in.URL = ptr("http://127.0.0.1:9/hooks")
+	}
+	if in.EventTypes == nil {
+		in.EventTypes = []string{"*"}
+	}
+	h, err := db.CreateWebhook(context.Background(), in, nil)
+	require.NoError(t, err)
+	return h
+}
+
+// strictServer serves the same database with production's target rules.
+func strictServer(t *testing.T, b *bundle) *browser {
+	s := web.New(web.Config{Development: true, SecretKey: testKey, Targets: jobs.TargetPolicy{RequireHTTPS: true}},
+		b.db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	sb := &bundle{db: b.db, srv: srv}
+	br, _ := signedIn(t, sb, models.RoleStaff)
+	return br
 }

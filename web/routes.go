@@ -25,6 +25,20 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /account/password", s.anyone(s.passwordForm))
 	mux.Handle("POST /account/password", s.anyone(s.passwordChange))
 
+	// Webhooks: staff configure, partners see their own.
+	mux.Handle("GET /webhooks", s.anyone(s.webhookList))
+	mux.Handle("GET /webhooks/new", s.staff(s.webhookNew))
+	mux.Handle("POST /webhooks", s.staff(s.webhookCreate))
+	mux.Handle("GET /webhooks/{id}", s.anyone(s.webhookShow))
+	mux.Handle("GET /webhooks/{id}/edit", s.staff(s.webhookEdit))
+	mux.Handle("POST /webhooks/{id}", s.staff(s.webhookUpdate))
+	mux.Handle("POST /webhooks/{id}/pause", s.staff(s.webhookPause))
+	mux.Handle("POST /webhooks/{id}/resume", s.staff(s.webhookResume))
+	mux.Handle("POST /webhooks/{id}/delete", s.staff(s.webhookDelete))
+	mux.Handle("POST /webhooks/{id}/secret/reveal", s.anyone(s.webhookSecretReveal))
+	mux.Handle("POST /webhooks/{id}/secret/rotate", s.staff(s.webhookSecretRotate))
+	mux.Handle("GET /courses/search", s.staff(s.courseSearch))
+
 	// Admin.
 	mux.Handle("GET /admin/users", s.admin(s.userList))
 	mux.Handle("GET /admin/users/new", s.admin(s.userNew))

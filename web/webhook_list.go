@@ -1,0 +1,62 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/views"
+)
+
+func (s *Server) webhookList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	u := currentUser(r)
+	f := views.WebhookListFilter{Q: strings.TrimSpace(q.Get("q")), PartnerID: q.Get("partner_id"), State: q.Get("state")}
+	if len(f.Q) > 200 {
+		f.Q = f.Q[:200]
+	}
+	switch f.State {
+	case "", models.WebhookActive, models.WebhookPaused, models.WebhookDisabled:
+	default:
+		f.State = ""
+	}
+	mf := models.WebhookFilter{Search: f.Q, PartnerID: f.PartnerID, State: f.State}
+	if c, ok := models.DecodeCursor(q.Get("cursor")); ok {
+		mf.After = &c
+	}
+	props := views.WebhookListProps{CanEdit: canEditWebhooks(u), Paged: mf.After != nil}
+	if u.Role == models.RolePartner {
+		mf.PartnerID, f.PartnerID = *u.PartnerID, ""
+	} else {
+		partners, err := s.db.FindPartners(r.Context())
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		for _, p := range partners {
+			props.Partners = append(props.Partners, views.Option{Value: p.ID, Label: p.Name})
+		}
+	}
+	rows, next, err := s.db.FindWebhooks(r.Context(), mf)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	props.Filter = f
+	if next != nil {
+		props.Next = next.Encode()
+	}
+	for _, row := range rows {
+		vr := views.WebhookRow{ID: row.ID, Name: row.Name, URL: row.URL, State: row.State, AllEventTypes: row.AllEventTypes,
+			EventTypes: len(row.EventTypes), AllCourses: row.AllCourses, Courses: len(row.Courses),
+			LastStatus: row.LastStatus, LastAttemptAt: row.LastAttemptAt}
+		if row.LastState != nil {
+			vr.LastState = *row.LastState
+		}
+		if row.Partner != nil {
+			vr.PartnerName = row.Partner.Name
+		}
+		props.Rows = append(props.Rows, vr)
+	}
+	s.page(w, r, http.StatusOK, "Webhooks", "webhooks", views.WebhookList(props))
+}

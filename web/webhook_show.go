@@ -1,0 +1,87 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/views"
+)
+
+// findWebhook loads a webhook the signed-in user may see: a partner user only its own
+// organisation's, and another's looks exactly like one that does not exist.
+func (s *Server) findWebhook(r *http.Request, id string) (*models.Webhook, error) {
+	h, err := s.db.FindWebhookByID(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if u := currentUser(r); u != nil && u.Role == models.RolePartner && (u.PartnerID == nil || *u.PartnerID != h.PartnerID) {
+		return nil, models.ErrNotFound
+	}
+	return h, nil
+}
+
+func canEditWebhooks(u *models.User) bool {
+	return u != nil && (u.Role == models.RoleAdmin || u.Role == models.RoleStaff)
+}
+
+func (s *Server) webhookDetail(r *http.Request, h *models.Webhook) (views.WebhookDetail, error) {
+	d := views.WebhookDetail{ID: h.ID, Name: h.Name, URL: h.URL, Description: h.Description, PartnerID: h.PartnerID,
+		State: h.State, StateReason: h.StateReason, StateChangedAt: h.StateChangedAt, Method: h.Method,
+		AppendEventType: h.AppendEventType, Format: h.Format, BatchWindow: h.BatchWindowSeconds, MaxChanges: h.MaxChanges,
+		BasicAuthUser: h.BasicAuthUser, HasBasicAuth: h.HasBasicAuth(), AllEventTypes: h.AllEventTypes, AllCourses: h.AllCourses,
+		CreatedAt: h.CreatedAt}
+	if h.Partner != nil {
+		d.PartnerName = h.Partner.Name
+	}
+	if h.PreviousSecretExpiresAt != nil && s.now().Before(*h.PreviousSecretExpiresAt) {
+		d.RotationEndsAt = h.PreviousSecretExpiresAt
+	}
+	types, err := s.db.FindEventTypes(r.Context())
+	if err != nil {
+		return d, err
+	}
+	for _, name := range h.EventTypes {
+		o := views.EventTypeOption{Name: name}
+		for _, t := range types {
+			if t.Name == name {
+				o.Description, o.Deprecated = t.Description, t.Deprecated()
+			}
+		}
+		d.EventTypes = append(d.EventTypes, o)
+	}
+	cs, err := s.db.FindCoursesByIDs(r.Context(), h.Courses)
+	if err != nil {
+		return d, err
+	}
+	for _, c := range cs {
+		d.Courses = append(d.Courses, views.CourseChip{ID: c.ID, Title: c.Title})
+	}
+	n, err := s.db.CountMessages(r.Context(), h.ID)
+	if err != nil {
+		return d, err
+	}
+	d.Messages = n
+	return d, nil
+}
+
+func (s *Server) webhookShow(w http.ResponseWriter, r *http.Request) {
+	s.renderWebhookPage(w, r, views.SecretView{})
+}
+
+func (s *Server) renderWebhookPage(w http.ResponseWriter, r *http.Request, secret views.SecretView) {
+	h, err := s.findWebhook(r, r.PathValue("id"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	d, err := s.webhookDetail(r, h)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	secret.WebhookID = h.ID
+	if secret.RotationEndsAt == nil {
+		secret.RotationEndsAt = d.RotationEndsAt
+	}
+	s.page(w, r, http.StatusOK, h.Name, "webhooks", views.WebhookPage(views.WebhookDetailProps{Hook: d, Secret: secret, CanEdit: canEditWebhooks(currentUser(r))}))
+}
