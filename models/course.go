@@ -142,3 +142,19 @@ func (db *DB) CreateCourse(ctx context.Context, id, title string) (*Course, erro
 	}
 	return c, nil
 }
+
+// UpdateCourse changes a course's title.
+func (db *DB) UpdateCourse(ctx context.Context, id, title string) (*Course, error) {
+	title = strings.TrimSpace(title)
+	if err := validateCourse(id, title); err != nil {
+		return nil, err
+	}
+	res := db.Gorm.WithContext(ctx).Model(&Course{}).Where("id = ?", id).Updates(map[string]any{"title": title, "updated_at": time.Now()})
+	if res.Error != nil {
+		return nil, fmt.Errorf("updating course %s: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, ErrNotFound
+	}
+	return db.FindCourseByID(ctx, id)
+}

@@ -65,6 +65,10 @@
   // Course type-ahead: ticking a result makes it a chip; unticking a chip removes it.
   document.addEventListener("change", function (e) {
     var box = e.target;
+    if (box.name === "event_types" && box.checked) {
+      var someTypes = document.getElementById("et-some");
+      if (someTypes) someTypes.checked = true;
+    }
     if (!box.matches || !box.matches("input[data-chip]")) return;
     var chip = box.closest(".chip");
     var chips = document.getElementById("course-chips");

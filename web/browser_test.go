@@ -119,3 +119,87 @@ func TestBrowserSignIn(t *testing.T) {
 	step(t, ctx, chromedp.Navigate(b.srv.URL+"/admin/api-keys"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="apikey-form"]`)))
 	screenshot(t, ctx, "apikeys")
 }
+
+// acceptConfirms makes window.confirm say yes, as a person clicking OK would.
+func acceptConfirms(t *testing.T, ctx context.Context) {
+	c, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(c, chromedp.Evaluate[bool](`window.confirm = () => true; true`))
+	require.NoError(t, err)
+}
+
+func TestBrowserWebhookFlow(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	u, pw := mustCreateUser(t, b.db, models.RoleStaff, "")
+	partner := mustCreatePartner(t, b.db)
+	courseID := uniq("course")
+	_, _, err := b.db.UpsertCourse(context.Background(), courseID, "Ladder Safety Basics")
+	require.NoError(t, err)
+	ctx := chrome(t)
+
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/signin"), chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), u.Email), chromedp.SendKeys(chromedp.CSS("#password"), pw),
+		chromedp.Click(chromedp.CSS(`[data-testid="signin-submit"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
+
+	// A first try with mistakes: errors sit under their fields and the input stays.
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/webhooks/new"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="webhook-form"]`)),
+		chromedp.SendKeys(chromedp.CSS("#f-url"), "ftp://nope"),
+		chromedp.SetValue(chromedp.CSS("#f-batch_window_seconds"), "99999"),
+		chromedp.Click(chromedp.CSS(`[data-testid="webhook-submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="form-errors"]`)))
+	require.Contains(t, text(t, ctx, `[data-testid="error-url"]`), "absolute http(s) URL")
+	require.Contains(t, text(t, ctx, `[data-testid="error-name"]`), "name")
+	require.Contains(t, text(t, ctx, `[data-testid="error-batch_window_seconds"]`), "0 to 3600")
+	screenshot(t, ctx, "webhook-form-errors")
+
+	// Now properly: two event types and one course through the type-ahead.
+	step(t, ctx,
+		chromedp.SetValue(chromedp.CSS("#f-url"), "http://localhost:9/hooks"),
+		chromedp.SetValue(chromedp.CSS("#f-partner_id"), partner.ID),
+		chromedp.SendKeys(chromedp.CSS("#f-name"), "LMS sync"),
+		chromedp.SetValue(chromedp.CSS("#f-batch_window_seconds"), "5"),
+		chromedp.Click(chromedp.CSS("#et-some")),
+		chromedp.Click(chromedp.CSS(`[id="et-course.completed"]`)),
+		chromedp.Click(chromedp.CSS(`[id="et-badge.awarded"]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="course-search"]`), "ladder"),
+		chromedp.WaitVisible(chromedp.CSS(`#course-results [data-testid="chip-`+courseID+`"]`)),
+		chromedp.Click(chromedp.CSS(`#course-results [data-testid="chip-`+courseID+`"] input`)),
+		chromedp.WaitVisible(chromedp.CSS(`#course-chips [data-testid="chip-`+courseID+`"]`)),
+	)
+	screenshot(t, ctx, "webhook-form")
+	step(t, ctx, chromedp.Click(chromedp.CSS(`[data-testid="webhook-submit"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="webhook-name"]`)))
+	require.Equal(t, "LMS sync", text(t, ctx, `[data-testid="webhook-name"]`))
+	require.Contains(t, text(t, ctx, `[data-testid="courses"]`), "Ladder Safety Basics")
+	et := text(t, ctx, `[data-testid="event-types"]`)
+	require.Contains(t, et, "course.completed")
+	require.Contains(t, et, "badge.awarded")
+
+	// It is in the list.
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/webhooks?q=LMS"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="webhook-row-LMS sync"]`)))
+	require.Contains(t, text(t, ctx, `[data-testid="webhook-row-LMS sync"]`), "2 event types · 1 course")
+	screenshot(t, ctx, "webhook-list")
+
+	// Edit it.
+	step(t, ctx, chromedp.Click(chromedp.CSS(`[data-testid="webhook-row-LMS sync"] a`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="edit"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="edit"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="webhook-form"]`)),
+		chromedp.SetValue(chromedp.CSS("#f-name"), "LMS sync (prod)"),
+		chromedp.Click(chromedp.CSS(`[data-testid="webhook-submit"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="flash"]`)))
+	require.Equal(t, "LMS sync (prod)", text(t, ctx, `[data-testid="webhook-name"]`))
+
+	// Reveal (htmx, in place), then rotate: old and new are shown.
+	step(t, ctx, chromedp.Click(chromedp.CSS(`[data-testid="reveal"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="secret-value"]`)))
+	old := text(t, ctx, `[data-testid="secret-value"]`)
+	require.True(t, strings.HasPrefix(old, "whsec_"))
+	acceptConfirms(t, ctx)
+	step(t, ctx, chromedp.Click(chromedp.CSS(`[data-testid="rotate"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="previous-secret"]`)))
+	require.Equal(t, old, text(t, ctx, `[data-testid="previous-secret"]`))
+	require.NotEqual(t, old, text(t, ctx, `[data-testid="secret-value"]`))
+	screenshot(t, ctx, "webhook-detail")
+
+	// Pause it.
+	acceptConfirms(t, ctx)
+	step(t, ctx, chromedp.Click(chromedp.CSS(`[data-testid="pause"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="resume-form"]`)))
+	require.Contains(t, text(t, ctx, `[data-testid="state-card"]`), "Paused")
+	screenshot(t, ctx, "webhook-paused")
+}

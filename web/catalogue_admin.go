@@ -1,0 +1,222 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/views"
+)
+
+func (s *Server) eventTypeList(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.db.FindEventTypes(r.Context())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	counts, err := s.db.CountEventTypeWebhooks(r.Context())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	rows := make([]views.EventTypeRow, 0, len(ts))
+	for _, t := range ts {
+		rows = append(rows, views.EventTypeRow{Name: t.Name, Description: t.Description, Deprecated: t.Deprecated(), Webhooks: counts[t.Name]})
+	}
+	s.page(w, r, http.StatusOK, "Event types", "event-types", views.EventTypeList(rows))
+}
+
+func (s *Server) eventTypeNew(w http.ResponseWriter, r *http.Request) {
+	s.page(w, r, http.StatusOK, "New event type", "event-types", views.EventTypeForm(views.EventTypeFormProps{IsNew: true, Sample: "{\n  \n}"}))
+}
+
+func prettyJSON(raw []byte) string {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return string(raw)
+	}
+	b, _ := json.MarshalIndent(v, "", "  ")
+	return string(b)
+}
+
+func (s *Server) eventTypeCreate(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 128<<10)
+	in := models.EventTypeInput{Name: r.PostFormValue("name"), Description: r.PostFormValue("description"), Sample: r.PostFormValue("sample")}
+	t, err := s.db.CreateEventType(r.Context(), in)
+	if errs := models.FieldErrors(err); errs != nil {
+		s.page(w, r, http.StatusUnprocessableEntity, "New event type", "event-types",
+			views.EventTypeForm(views.EventTypeFormProps{IsNew: true, Name: in.Name, Description: in.Description, Sample: in.Sample, Errors: errs}))
+		return
+	} else if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if err := s.db.Audit(r.Context(), actor(r), "event_type.created", "event_type", t.Name, "Added event type "+t.Name, nil); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.setFlash(w, r, "success", "Event type "+t.Name+" added.")
+	http.Redirect(w, r, "/admin/event-types", http.StatusSeeOther)
+}
+
+func (s *Server) eventTypeEdit(w http.ResponseWriter, r *http.Request) {
+	t, err := s.db.FindEventTypeByName(r.Context(), r.PathValue("name"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusOK, t.Name, "event-types",
+		views.EventTypeForm(views.EventTypeFormProps{Name: t.Name, Description: t.Description, Sample: prettyJSON(t.Sample)}))
+}
+
+func (s *Server) eventTypeUpdate(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 128<<10)
+	name := r.PathValue("name")
+	in := models.EventTypeInput{Description: r.PostFormValue("description"), Sample: r.PostFormValue("sample")}
+	t, err := s.db.UpdateEventType(r.Context(), name, in)
+	if errs := models.FieldErrors(err); errs != nil {
+		s.page(w, r, http.StatusUnprocessableEntity, name, "event-types",
+			views.EventTypeForm(views.EventTypeFormProps{Name: name, Description: in.Description, Sample: in.Sample, Errors: errs}))
+		return
+	} else if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if err := s.db.Audit(r.Context(), actor(r), "event_type.updated", "event_type", t.Name, "Changed event type "+t.Name, nil); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.setFlash(w, r, "success", "Saved.")
+	http.Redirect(w, r, "/admin/event-types", http.StatusSeeOther)
+}
+
+func (s *Server) eventTypeDeprecate(deprecated bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := s.db.SetEventTypeDeprecated(r.Context(), name, deprecated); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		action, msg := "event_type.undeprecated", name+" is offered for webhooks again."
+		if deprecated {
+			action, msg = "event_type.deprecated", name+" is deprecated: webhooks that have it keep it; no one can choose it any more."
+		}
+		if err := s.db.Audit(r.Context(), actor(r), action, "event_type", name, msg, nil); err != nil {
+			s.error(w, r, err)
+			return
+		}
+		s.setFlash(w, r, "success", msg)
+		http.Redirect(w, r, "/admin/event-types", http.StatusSeeOther)
+	}
+}
+
+func (s *Server) courseListProps(r *http.Request) (views.CourseListProps, error) {
+	q := r.URL.Query()
+	p := views.CourseListProps{Q: strings.TrimSpace(q.Get("q")), Archived: q.Get("archived") == "1"}
+	if len(p.Q) > 200 {
+		p.Q = p.Q[:200]
+	}
+	cs, next, err := s.db.FindCourses(r.Context(), models.CourseFilter{Search: p.Q, IncludeArchived: p.Archived, After: q.Get("after")})
+	if err != nil {
+		return p, err
+	}
+	p.Next = next
+	for _, c := range cs {
+		p.Rows = append(p.Rows, views.CourseRow{ID: c.ID, Title: c.Title, Archived: c.ArchivedAt != nil, UpdatedAt: c.UpdatedAt})
+	}
+	return p, nil
+}
+
+func (s *Server) courseList(w http.ResponseWriter, r *http.Request) {
+	p, err := s.courseListProps(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusOK, "Courses", "courses", views.CourseList(p))
+}
+
+func (s *Server) courseCreate(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	id, title := r.PostFormValue("id"), r.PostFormValue("title")
+	c, err := s.db.CreateCourse(r.Context(), id, title)
+	if errs := models.FieldErrors(err); errs != nil {
+		p, perr := s.courseListProps(r)
+		if perr != nil {
+			s.error(w, r, perr)
+			return
+		}
+		p.NewID, p.NewTitle, p.Errors = id, title, errs
+		s.page(w, r, http.StatusUnprocessableEntity, "Courses", "courses", views.CourseList(p))
+		return
+	} else if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if err := s.db.Audit(r.Context(), actor(r), "course.created", "course", c.ID, "Added course "+c.Title, nil); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.setFlash(w, r, "success", fmt.Sprintf("Course %q added.", c.Title))
+	http.Redirect(w, r, "/admin/courses", http.StatusSeeOther)
+}
+
+func (s *Server) courseEdit(w http.ResponseWriter, r *http.Request) {
+	c, err := s.db.FindCourseByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusOK, "Edit course", "courses", views.CourseEdit(c.ID, c.Title, nil))
+}
+
+func (s *Server) courseUpdate(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	id, title := r.PathValue("id"), r.PostFormValue("title")
+	c, err := s.db.UpdateCourse(r.Context(), id, title)
+	if errs := models.FieldErrors(err); errs != nil {
+		s.page(w, r, http.StatusUnprocessableEntity, "Edit course", "courses", views.CourseEdit(id, title, errs))
+		return
+	} else if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if err := s.db.Audit(r.Context(), actor(r), "course.updated", "course", c.ID, "Renamed course to "+c.Title, nil); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.setFlash(w, r, "success", "Saved.")
+	http.Redirect(w, r, "/admin/courses", http.StatusSeeOther)
+}
+
+func (s *Server) courseArchive(w http.ResponseWriter, r *http.Request) {
+	c, err := s.db.ArchiveCourse(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if err := s.db.Audit(r.Context(), actor(r), "course.archived", "course", c.ID, "Archived course "+c.Title, nil); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.setFlash(w, r, "success", fmt.Sprintf("Course %q archived.", c.Title))
+	http.Redirect(w, r, "/admin/courses", http.StatusSeeOther)
+}
+
+func (s *Server) auditList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := views.AuditFilter{ObjectType: q.Get("object_type"), ObjectID: strings.TrimSpace(q.Get("object_id")), Actor: strings.TrimSpace(q.Get("actor"))}
+	es, err := s.db.FindAuditEntries(r.Context(), models.AuditFilter{ObjectType: f.ObjectType, ObjectID: f.ObjectID, ActorEmail: f.Actor, Limit: 200})
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	rows := make([]views.AuditRow, 0, len(es))
+	for _, e := range es {
+		rows = append(rows, views.AuditRow{At: e.At, Actor: e.ActorEmail, Action: e.Action, ObjectType: e.ObjectType,
+			ObjectID: e.ObjectID, Summary: e.Summary, Details: prettyJSON(e.Details)})
+	}
+	s.page(w, r, http.StatusOK, "Audit log", "audit", views.AuditList(rows, f))
+}

@@ -1,0 +1,138 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/views"
+)
+
+func (s *Server) partnerList(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.db.FindPartners(r.Context())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	counts, err := s.db.CountPartnerChildren(r.Context())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	rows := make([]views.PartnerRow, 0, len(ps))
+	for _, p := range ps {
+		c := counts[p.ID]
+		rows = append(rows, views.PartnerRow{ID: p.ID, Name: p.Name, Description: p.Description, Webhooks: c.Webhooks, Users: c.Users})
+	}
+	s.page(w, r, http.StatusOK, "Partners", "partners", views.PartnerList(rows))
+}
+
+func (s *Server) partnerNew(w http.ResponseWriter, r *http.Request) {
+	s.page(w, r, http.StatusOK, "New partner", "partners", views.PartnerForm(views.PartnerFormProps{}))
+}
+
+func (s *Server) partnerCreate(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	in := models.PartnerInput{Name: r.PostFormValue("name"), Description: r.PostFormValue("description")}
+	p, err := s.db.CreatePartner(r.Context(), in)
+	if errs := models.FieldErrors(err); errs != nil {
+		s.page(w, r, http.StatusUnprocessableEntity, "New partner", "partners",
+			views.PartnerForm(views.PartnerFormProps{Name: in.Name, Description: in.Description, Errors: errs}))
+		return
+	} else if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if err := s.db.Audit(r.Context(), actor(r), "partner.created", "partner", p.ID, "Created partner "+p.Name,
+		map[string]any{"name": p.Name, "description": p.Description}); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.setFlash(w, r, "success", "Partner '"+p.Name+"' created.")
+	http.Redirect(w, r, "/admin/partners/"+p.ID, http.StatusSeeOther)
+}
+
+func (s *Server) partnerShow(w http.ResponseWriter, r *http.Request) {
+	p, err := s.db.FindPartnerByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	hooks, _, err := s.db.FindWebhooks(r.Context(), models.WebhookFilter{PartnerID: p.ID, Limit: models.MaxPageSize})
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	users, err := s.db.FindUsersByPartner(r.Context(), p.ID)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	props := views.PartnerPageProps{ID: p.ID, Name: p.Name, Description: p.Description}
+	for _, h := range hooks {
+		props.Webhooks = append(props.Webhooks, views.WebhookRow{ID: h.ID, Name: h.Name, URL: h.URL, State: h.State,
+			AllEventTypes: h.AllEventTypes, EventTypes: len(h.EventTypes), AllCourses: h.AllCourses, Courses: len(h.Courses)})
+	}
+	for _, u := range users {
+		props.Users = append(props.Users, views.UserRow{ID: u.ID, Email: u.Email, Name: u.Name, Disabled: u.Disabled()})
+	}
+	s.page(w, r, http.StatusOK, p.Name, "partners", views.PartnerPage(props))
+}
+
+func (s *Server) partnerEdit(w http.ResponseWriter, r *http.Request) {
+	p, err := s.db.FindPartnerByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusOK, "Edit "+p.Name, "partners", views.PartnerForm(views.PartnerFormProps{ID: p.ID, Name: p.Name, Description: p.Description}))
+}
+
+func (s *Server) partnerUpdate(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	before, err := s.db.FindPartnerByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	in := models.PartnerInput{Name: r.PostFormValue("name"), Description: r.PostFormValue("description")}
+	p, err := s.db.UpdatePartner(r.Context(), before.ID, in)
+	if errs := models.FieldErrors(err); errs != nil {
+		s.page(w, r, http.StatusUnprocessableEntity, "Edit "+before.Name, "partners",
+			views.PartnerForm(views.PartnerFormProps{ID: before.ID, Name: in.Name, Description: in.Description, Errors: errs}))
+		return
+	} else if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if err := s.db.Audit(r.Context(), actor(r), "partner.updated", "partner", p.ID, "Changed partner "+p.Name,
+		changedFields(map[string]any{"name": before.Name, "description": before.Description}, map[string]any{"name": p.Name, "description": p.Description})); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.setFlash(w, r, "success", "Saved.")
+	http.Redirect(w, r, "/admin/partners/"+p.ID, http.StatusSeeOther)
+}
+
+func (s *Server) partnerDelete(w http.ResponseWriter, r *http.Request) {
+	p, err := s.db.FindPartnerByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if err := s.db.DeletePartner(r.Context(), p.ID); errors.Is(err, models.ErrConflict) {
+		s.setFlash(w, r, "error", "Cannot delete '"+p.Name+"': "+strings.TrimPrefix(err.Error(), "conflict: ")+".")
+		http.Redirect(w, r, "/admin/partners/"+p.ID, http.StatusSeeOther)
+		return
+	} else if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if err := s.db.Audit(r.Context(), actor(r), "partner.deleted", "partner", p.ID, "Deleted partner "+p.Name, nil); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.setFlash(w, r, "success", "Partner '"+p.Name+"' deleted.")
+	http.Redirect(w, r, "/admin/partners", http.StatusSeeOther)
+}
