@@ -161,3 +161,22 @@ func (db *DB) CountPartnerChildren(ctx context.Context) (map[string]PartnerCount
 	}
 	return out, rows.Err()
 }
+
+// FindPartnersPage lists partners newest first, a page at a time, with the next page's cursor.
+func (db *DB) FindPartnersPage(ctx context.Context, after *Cursor, limit int) ([]Partner, *Cursor, error) {
+	q := db.Gorm.WithContext(ctx).Order("created_at DESC, id DESC")
+	if after != nil {
+		q = q.Where("(created_at, id) < (?, ?)", after.At, after.ID)
+	}
+	limit = PageSize(limit)
+	var ps []Partner
+	if err := q.Limit(limit + 1).Find(&ps).Error; err != nil {
+		return nil, nil, fmt.Errorf("listing partners: %w", err)
+	}
+	var next *Cursor
+	if len(ps) > limit {
+		ps = ps[:limit]
+		next = &Cursor{At: ps[limit-1].CreatedAt, ID: ps[limit-1].ID}
+	}
+	return ps, next, nil
+}

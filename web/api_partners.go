@@ -20,7 +20,11 @@ func toAPIPartner(p *models.Partner) apiPartner {
 }
 
 func (s *Server) apiPartnerList(w http.ResponseWriter, r *http.Request) {
-	ps, err := s.db.FindPartners(r.Context())
+	after, limit, ok := page(w, r)
+	if !ok {
+		return
+	}
+	ps, next, err := s.db.FindPartnersPage(r.Context(), after, limit)
 	if err != nil {
 		s.apiError(w, r, err)
 		return
@@ -29,5 +33,93 @@ func (s *Server) apiPartnerList(w http.ResponseWriter, r *http.Request) {
 	for i := range ps {
 		out = append(out, toAPIPartner(&ps[i]))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	writeJSON(w, http.StatusOK, listResponse{Data: out, NextCursor: nextCursor(next)})
+}
+
+func (s *Server) apiPartnerGet(w http.ResponseWriter, r *http.Request) {
+	p, err := s.db.FindPartnerByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAPIPartner(p))
+}
+
+func (s *Server) apiPartnerCreate(w http.ResponseWriter, r *http.Request) {
+	f, ok := readJSONObject(w, r, 64<<10)
+	if !ok {
+		return
+	}
+	in := models.PartnerInput{}
+	if v := f.str("name"); v != nil {
+		in.Name = *v
+	}
+	if v := f.str("description"); v != nil {
+		in.Description = *v
+	}
+	if err := f.ve.Err(); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	p, err := s.db.CreatePartner(r.Context(), in)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	if err := s.db.Audit(r.Context(), actor(r), "partner.created", "partner", p.ID, "Created partner "+p.Name, nil); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, toAPIPartner(p))
+}
+
+func (s *Server) apiPartnerUpdate(w http.ResponseWriter, r *http.Request) {
+	before, err := s.db.FindPartnerByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	f, ok := readJSONObject(w, r, 64<<10)
+	if !ok {
+		return
+	}
+	in := models.PartnerInput{Name: before.Name, Description: before.Description}
+	if v := f.str("name"); v != nil {
+		in.Name = *v
+	}
+	if v := f.str("description"); v != nil {
+		in.Description = *v
+	}
+	if err := f.ve.Err(); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	p, err := s.db.UpdatePartner(r.Context(), before.ID, in)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	if err := s.db.Audit(r.Context(), actor(r), "partner.updated", "partner", p.ID, "Changed partner "+p.Name,
+		changedFields(map[string]any{"name": before.Name, "description": before.Description}, map[string]any{"name": p.Name, "description": p.Description})); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toAPIPartner(p))
+}
+
+func (s *Server) apiPartnerDelete(w http.ResponseWriter, r *http.Request) {
+	p, err := s.db.FindPartnerByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	if err := s.db.DeletePartner(r.Context(), p.ID); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	if err := s.db.Audit(r.Context(), actor(r), "partner.deleted", "partner", p.ID, "Deleted partner "+p.Name, nil); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

@@ -76,7 +76,19 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/v1/event-types", s.apiKey(models.ScopeIngest, s.apiEventTypeList))
 	mux.Handle("PUT /api/v1/courses/{id}", s.apiKey(models.ScopeIngest, s.apiCoursePut))
 	mux.Handle("DELETE /api/v1/courses/{id}", s.apiKey(models.ScopeIngest, s.apiCourseDelete))
-	mux.Handle("GET /api/v1/partners", s.apiKey(models.ScopeAdmin, s.apiPartnerList))
+	admin := func(h http.HandlerFunc) http.Handler { return s.apiKey(models.ScopeAdmin, h) }
+	mux.Handle("GET /api/v1/partners", admin(s.apiPartnerList))
+	mux.Handle("POST /api/v1/partners", admin(s.apiPartnerCreate))
+	mux.Handle("GET /api/v1/partners/{id}", admin(s.apiPartnerGet))
+	mux.Handle("PATCH /api/v1/partners/{id}", admin(s.apiPartnerUpdate))
+	mux.Handle("DELETE /api/v1/partners/{id}", admin(s.apiPartnerDelete))
+	mux.Handle("GET /api/v1/webhooks", admin(s.apiWebhookList))
+	mux.Handle("POST /api/v1/webhooks", admin(s.apiWebhookCreate))
+	mux.Handle("GET /api/v1/webhooks/{id}", admin(s.apiWebhookGet))
+	mux.Handle("PATCH /api/v1/webhooks/{id}", admin(s.apiWebhookUpdate))
+	mux.Handle("DELETE /api/v1/webhooks/{id}", admin(s.apiWebhookDelete))
+	mux.Handle("POST /api/v1/webhooks/{id}/secret/reveal", admin(s.apiWebhookSecretReveal))
+	mux.Handle("POST /api/v1/webhooks/{id}/secret/rotate", admin(s.apiWebhookSecretRotate))
 
 	// Anything else a browser asks for is a 404 page; the API answers in problem+json.
 	mux.Handle("/", http.HandlerFunc(s.notFound))
