@@ -203,3 +203,27 @@ func TestBrowserWebhookFlow(t *testing.T) {
 	require.Contains(t, text(t, ctx, `[data-testid="state-card"]`), "Paused")
 	screenshot(t, ctx, "webhook-paused")
 }
+
+func TestBrowserAdminPages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	u, pw := mustCreateUser(t, b.db, models.RoleAdmin, "")
+	p := mustCreatePartner(t, b.db)
+	mustCreateWebhook(t, b.db, p.ID, models.WebhookInput{Name: ptr("Nightly export")})
+	ctx := chrome(t)
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/signin"), chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), u.Email), chromedp.SendKeys(chromedp.CSS("#password"), pw),
+		chromedp.Click(chromedp.CSS(`[data-testid="signin-submit"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
+	for _, pg := range []struct{ path, ready, name string }{
+		{"/admin/partners", `[data-testid="partner-list"]`, "partners"},
+		{"/admin/partners/" + p.ID, `[data-testid="partner-name"]`, "partner"},
+		{"/admin/event-types", `[data-testid="eventtype-list"]`, "event-types"},
+		{"/admin/event-types/course.completed", `[data-testid="eventtype-form"]`, "event-type"},
+		{"/admin/courses", `[data-testid="course-form"]`, "courses"},
+		{"/admin/audit", `h1`, "audit"},
+		{"/admin/users", `[data-testid="user-list"]`, "users"},
+	} {
+		step(t, ctx, chromedp.Navigate(b.srv.URL+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.ready)))
+		screenshot(t, ctx, "admin-"+pg.name)
+	}
+}
