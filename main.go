@@ -331,6 +331,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			SecretKey:   key,
 			Version:     version,
 			Targets:     jobs.TargetPolicy{RequireHTTPS: !cfg.Development, AllowPrivate: cfg.AllowPrivate},
+			Sender:      runner.Sender(),
 			Ready: func(context.Context) error {
 				select {
 				case <-runner.Running():

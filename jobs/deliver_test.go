@@ -107,7 +107,7 @@ func TestRetrySchedule(t *testing.T) {
 	waitFor(t, "11 attempts", 30*time.Second, func() bool { return len(rc.requests()) >= 11 })
 	var msgID string
 	waitFor(t, "the message to fail", 5*time.Second, func() bool {
-		ms, err := db.FindMessages(context.Background(), models.MessageFilter{WebhookID: w.ID})
+		ms, _, err := db.FindMessages(context.Background(), models.MessageFilter{WebhookID: w.ID})
 		require.NoError(t, err)
 		if len(ms) == 1 {
 			msgID = ms[0].ID

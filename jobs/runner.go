@@ -265,16 +265,20 @@ func (r *Runner) deliver(d *models.Delivery) {
 	defer cancel()
 	log := r.log.With("message_id", d.MessageID, "webhook_id", d.Webhook.ID)
 	now := time.Now()
-	req, err := r.sender.RequestFor(d, models.TriggerSchedule, now)
+	trigger := models.TriggerSchedule
+	if d.Resend {
+		trigger = models.TriggerResend
+	}
+	req, err := r.sender.RequestFor(d, trigger, now)
 	var res models.AttemptResult
 	if err != nil {
-		res = models.AttemptResult{MessageID: d.MessageID, WebhookID: d.Webhook.ID, Trigger: models.TriggerSchedule,
+		res = models.AttemptResult{MessageID: d.MessageID, WebhookID: d.Webhook.ID, Trigger: trigger,
 			StartedAt: now, URL: d.Webhook.URL + d.URLSuffix, Method: d.Webhook.Method, Error: err.Error()}
 	} else {
 		res = r.sender.Send(ctx, req)
 	}
 	var nextAt *time.Time
-	if !res.Success {
+	if !res.Success && !d.Resend {
 		if t, ok := r.cfg.Retry.Next(d.ScheduledAttempts+1, res.StartedAt.Add(res.Duration)); ok {
 			nextAt = &t
 		}

@@ -304,3 +304,47 @@ func (db *DB) FindEventDeliveries(ctx context.Context, eventID string) ([]EventD
 	}
 	return ds, nil
 }
+
+// EventFilter narrows the list of events.
+type EventFilter struct {
+	Type     string
+	ObjectID string
+	CourseID string
+	From, To *time.Time
+	After    *Cursor
+	Limit    int
+}
+
+// FindEvents lists events newest first by receipt, a page at a time, with the next cursor.
+func (db *DB) FindEvents(ctx context.Context, f EventFilter) ([]Event, *Cursor, error) {
+	q := db.Gorm.WithContext(ctx).Order("received_at DESC, id DESC")
+	if f.Type != "" {
+		q = q.Where("type = ?", f.Type)
+	}
+	if f.ObjectID != "" {
+		q = q.Where("object_id = ?", f.ObjectID)
+	}
+	if f.CourseID != "" {
+		q = q.Where("course_id = ?", f.CourseID)
+	}
+	if f.From != nil {
+		q = q.Where("received_at >= ?", *f.From)
+	}
+	if f.To != nil {
+		q = q.Where("received_at < ?", *f.To)
+	}
+	if f.After != nil {
+		q = q.Where("(received_at, id) < (?, ?)", f.After.At, f.After.ID)
+	}
+	limit := PageSize(f.Limit)
+	var es []Event
+	if err := q.Limit(limit + 1).Find(&es).Error; err != nil {
+		return nil, nil, fmt.Errorf("listing events: %w", err)
+	}
+	var next *Cursor
+	if len(es) > limit {
+		es = es[:limit]
+		next = &Cursor{At: es[limit-1].ReceivedAt, ID: es[limit-1].ID}
+	}
+	return es, next, nil
+}

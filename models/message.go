@@ -55,6 +55,7 @@ type Message struct {
 	LeaseUntil        *time.Time
 	CreatedAt         time.Time
 	FinishedAt        *time.Time
+	ResendRequested   bool
 }
 
 // Delivery is a message claimed for an attempt, with what is needed to send it.
@@ -64,7 +65,9 @@ type Delivery struct {
 	Payload           []byte
 	URLSuffix         string
 	ScheduledAttempts int
-	Webhook           Webhook
+	// Resend marks a message a person put back in the queue: one attempt, no retries.
+	Resend  bool
+	Webhook Webhook
 }
 
 // ClaimDueMessages marks up to limit due messages of active webhooks as delivering, leased to
@@ -94,7 +97,7 @@ func (db *DB) ClaimDueMessages(ctx context.Context, now time.Time, limit, perWeb
 		UPDATE messages m SET state = 'delivering', lease_until = $1::timestamptz + make_interval(secs => $3)
 		FROM due, webhooks w
 		WHERE m.id = due.id AND w.id = m.webhook_id
-		RETURNING m.id, m.kind, m.payload, m.url_suffix, m.scheduled_attempts,
+		RETURNING m.id, m.kind, m.payload, m.url_suffix, m.scheduled_attempts, m.resend_requested,
 		          w.id, w.url, w.method, w.secret_enc, w.previous_secret_enc, w.previous_secret_expires_at,
 		          w.basic_auth_user, w.basic_auth_password_enc`, now, limit, lease.Seconds(), perWebhook)
 	if err != nil {
@@ -104,7 +107,7 @@ func (db *DB) ClaimDueMessages(ctx context.Context, now time.Time, limit, perWeb
 	for rows.Next() {
 		var d Delivery
 		w := &d.Webhook
-		if err := rows.Scan(&d.MessageID, &d.Kind, &d.Payload, &d.URLSuffix, &d.ScheduledAttempts,
+		if err := rows.Scan(&d.MessageID, &d.Kind, &d.Payload, &d.URLSuffix, &d.ScheduledAttempts, &d.Resend,
 			&w.ID, &w.URL, &w.Method, &w.SecretEnc, &w.PreviousSecretEnc, &w.PreviousSecretExpiresAt,
 			&w.BasicAuthUser, &w.BasicAuthPasswordEnc); err != nil {
 			rows.Close()
@@ -252,7 +255,7 @@ func (db *DB) RecordAttempts(ctx context.Context, as []AttemptOutcome) error {
 			UPDATE messages m SET state = u.state, attempt_count = m.attempt_count + 1,
 			       scheduled_attempts = m.scheduled_attempts + u.scheduled,
 			       last_status = u.status, last_error = u.error, last_attempt_at = u.started_at,
-			       next_attempt_at = u.next_at, lease_until = NULL,
+			       next_attempt_at = u.next_at, lease_until = NULL, resend_requested = false,
 			       finished_at = CASE WHEN u.state IN ('succeeded', 'failed') THEN u.started_at + make_interval(secs => u.duration_ms / 1000.0) END
 			FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::int[])
 			     AS u(id, state, scheduled, status, error, started_at, next_at, duration_ms)
@@ -284,29 +287,6 @@ func (db *DB) FindAttempts(ctx context.Context, messageID string) ([]Attempt, er
 		return nil, fmt.Errorf("listing attempts of %s: %w", messageID, err)
 	}
 	return as, nil
-}
-
-// MessageFilter narrows a list of messages.
-type MessageFilter struct {
-	WebhookID string
-	Limit     int
-}
-
-// FindMessages lists messages newest first.
-func (db *DB) FindMessages(ctx context.Context, f MessageFilter) ([]Message, error) {
-	q := db.Gorm.WithContext(ctx).Order("created_at DESC, id DESC")
-	if f.WebhookID != "" {
-		q = q.Where("webhook_id = ?", f.WebhookID)
-	}
-	limit := f.Limit
-	if limit <= 0 || limit > 200 {
-		limit = 50
-	}
-	var ms []Message
-	if err := q.Limit(limit).Find(&ms).Error; err != nil {
-		return nil, fmt.Errorf("listing messages: %w", err)
-	}
-	return ms, nil
 }
 
 // CountMessages counts the messages of a webhook.

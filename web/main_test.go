@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/models"
@@ -36,7 +38,7 @@ func setup(t *testing.T) *bundle {
 	db := dbtest.DB(t)
 	db.Sealer = testSealer
 	s := web.New(web.Config{Development: true, BaseURL: "http://example.test", SecretKey: testKey, Version: "test",
-		Targets: jobs.TargetPolicy{AllowPrivate: true}},
+		Targets: jobs.TargetPolicy{AllowPrivate: true}, Sender: jobs.NewSender(testSealer, "test", 2*time.Second, true)},
 		db, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
@@ -155,4 +157,30 @@ func strictServer(t *testing.T, b *bundle) *browser {
 	sb := &bundle{db: b.db, srv: srv}
 	br, _ := signedIn(t, sb, models.RoleStaff)
 	return br
+}
+
+var runnerOnce sync.Once
+
+// startRunner runs one delivery runner for the whole package, with a fast retry schedule; the
+// tests' webhooks share it as instances would.
+func startRunner(t *testing.T, db *models.DB) {
+	runnerOnce.Do(func() {
+		r := jobs.NewRunner(db, testSealer, jobs.Config{Workers: 20, Timeout: 2 * time.Second, AllowPrivate: true, Version: "test",
+			Retry: jobs.RetryPolicy{Base: 300 * time.Millisecond, Max: time.Second, Count: 3}, PollInterval: 200 * time.Millisecond},
+			slog.New(slog.NewTextHandler(io.Discard, nil)))
+		go func() { _ = r.Run(context.Background()) }()
+		<-r.Running()
+	})
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

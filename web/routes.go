@@ -38,6 +38,17 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /webhooks/{id}/secret/reveal", s.anyone(s.webhookSecretReveal))
 	mux.Handle("POST /webhooks/{id}/secret/rotate", s.staff(s.webhookSecretRotate))
 	mux.Handle("GET /courses/search", s.staff(s.courseSearch))
+	mux.Handle("POST /webhooks/{id}/test", s.anyone(s.webhookTestSend))
+	mux.Handle("GET /webhooks/{id}/sample", s.anyone(s.webhookSample))
+	mux.Handle("GET /webhooks/{id}/resend-failed", s.admin(s.resendFailedForm))
+	mux.Handle("POST /webhooks/{id}/resend-failed", s.admin(s.resendFailed))
+
+	// Delivery log and events.
+	mux.Handle("GET /deliveries", s.anyone(s.deliveries))
+	mux.Handle("GET /messages/{id}", s.anyone(s.messageShow))
+	mux.Handle("POST /messages/{id}/resend", s.admin(s.messageResend))
+	mux.Handle("GET /events", s.staff(s.eventList))
+	mux.Handle("GET /events/{id}", s.staff(s.eventShow))
 
 	// Admin.
 	mux.Handle("GET /admin/partners", s.admin(s.partnerList))

@@ -30,6 +30,8 @@ type Config struct {
 	SessionIdle time.Duration
 	// SessionMax ends a session this long after sign-in, however active.
 	SessionMax time.Duration
+	// Sender makes the requests of test notifications.
+	Sender *jobs.Sender
 	// Targets decides which webhook URLs may be saved.
 	Targets jobs.TargetPolicy
 	// Ready reports extra readiness conditions (such as the job system running); nil means ready.

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/views"
@@ -83,5 +84,29 @@ func (s *Server) renderWebhookPage(w http.ResponseWriter, r *http.Request, secre
 	if secret.RotationEndsAt == nil {
 		secret.RotationEndsAt = d.RotationEndsAt
 	}
-	s.page(w, r, http.StatusOK, h.Name, "webhooks", views.WebhookPage(views.WebhookDetailProps{Hook: d, Secret: secret, CanEdit: canEditWebhooks(currentUser(r))}))
+	u := currentUser(r)
+	props := views.WebhookDetailProps{Hook: d, Secret: secret, CanEdit: canEditWebhooks(u), CanResend: u.Role == models.RoleAdmin}
+	recent, _, err := s.db.FindMessages(r.Context(), models.MessageFilter{WebhookID: h.ID, Limit: 10})
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	for i := range recent {
+		props.Recent = append(props.Recent, toMessageRowView(&recent[i]))
+	}
+	types, err := s.db.FindEventTypes(r.Context())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	props.Test.WebhookID = h.ID
+	for _, t := range types {
+		if h.AllEventTypes || slices.Contains(h.EventTypes, t.Name) {
+			props.Test.Types = append(props.Test.Types, views.Option{Value: t.Name, Label: t.Name})
+			if props.Test.Type == "" {
+				props.Test.Type, props.Test.Sample = t.Name, prettyBytes(t.Sample)
+			}
+		}
+	}
+	s.page(w, r, http.StatusOK, h.Name, "webhooks", views.WebhookPage(props))
 }

@@ -65,7 +65,13 @@ func Main(m *testing.M) int {
 	code := m.Run()
 
 	if shared != nil {
-		shared.Close()
+		// A test may leave a worker holding a connection (LISTEN); the drop below ends it.
+		closed := make(chan struct{})
+		go func() { shared.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(2 * time.Second):
+		}
 	}
 	if conn, err := pgx.Connect(ctx, admin); err == nil {
 		_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
