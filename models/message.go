@@ -80,7 +80,7 @@ func (db *DB) ClaimDueMessages(ctx context.Context, now time.Time, limit, perWeb
 			SELECT d.id, d.next_attempt_at FROM webhooks w
 			CROSS JOIN LATERAL (
 				SELECT m.id, m.next_attempt_at FROM messages m
-				WHERE m.webhook_id = w.id AND m.state IN ('pending', 'retrying') AND m.kind = 'changes' AND m.next_attempt_at <= $1
+				WHERE m.webhook_id = w.id AND m.state IN ('pending', 'retrying') AND (m.kind = 'changes' OR m.resend_requested) AND m.next_attempt_at <= $1
 				ORDER BY m.next_attempt_at
 				LIMIT greatest(0, $4 - (SELECT count(*) FROM messages b WHERE b.webhook_id = w.id AND b.state = 'delivering'))
 			) d
@@ -127,7 +127,7 @@ func (db *DB) NextMessageDue(ctx context.Context) (time.Time, bool, error) {
 	var t *time.Time
 	err := db.Pool.QueryRow(ctx, `
 		SELECT min(t) FROM (
-			(SELECT next_attempt_at AS t FROM messages WHERE state IN ('pending', 'retrying') AND kind = 'changes' ORDER BY next_attempt_at LIMIT 1)
+			(SELECT next_attempt_at AS t FROM messages WHERE state IN ('pending', 'retrying') AND (kind = 'changes' OR resend_requested) ORDER BY next_attempt_at LIMIT 1)
 			UNION ALL
 			(SELECT lease_until FROM messages WHERE state = 'delivering' ORDER BY lease_until LIMIT 1)
 		) s`).Scan(&t)

@@ -100,6 +100,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE /api/v1/webhooks/{id}", admin(s.apiWebhookDelete))
 	mux.Handle("POST /api/v1/webhooks/{id}/secret/reveal", admin(s.apiWebhookSecretReveal))
 	mux.Handle("POST /api/v1/webhooks/{id}/secret/rotate", admin(s.apiWebhookSecretRotate))
+	mux.Handle("POST /api/v1/webhooks/{id}/test", admin(s.apiWebhookTest))
+	mux.Handle("GET /api/v1/webhooks/{id}/messages", admin(s.apiWebhookMessages))
+	mux.Handle("POST /api/v1/webhooks/{id}/resend-failed", admin(s.apiResendFailed))
+	mux.Handle("GET /api/v1/messages/{id}", admin(s.apiMessageGet))
+	mux.Handle("POST /api/v1/messages/{id}/resend", admin(s.apiMessageResend))
 
 	// Anything else a browser asks for is a 404 page; the API answers in problem+json.
 	mux.Handle("/", http.HandlerFunc(s.notFound))

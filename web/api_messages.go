@@ -1,0 +1,222 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/hookrelay/hookrelay/models"
+)
+
+type apiMessage struct {
+	ID            string          `json:"id"`
+	WebhookID     string          `json:"webhook_id"`
+	Kind          string          `json:"kind"`
+	State         string          `json:"state"`
+	EventTypes    []string        `json:"event_types"`
+	ObjectIDs     []string        `json:"object_ids"`
+	Changes       int             `json:"change_count"`
+	Attempts      int             `json:"attempt_count"`
+	LastStatus    *int            `json:"last_status"`
+	LastError     string          `json:"last_error"`
+	LastAttemptAt *time.Time      `json:"last_attempt_at"`
+	NextAttemptAt *time.Time      `json:"next_attempt_at"`
+	CreatedAt     time.Time       `json:"created_at"`
+	Payload       json.RawMessage `json:"payload,omitempty"`
+	AttemptList   []apiAttempt    `json:"attempts,omitempty"`
+}
+
+type apiAttempt struct {
+	StartedAt         time.Time       `json:"started_at"`
+	Trigger           string          `json:"trigger"`
+	URL               string          `json:"url"`
+	Method            string          `json:"method"`
+	RequestHeaders    json.RawMessage `json:"request_headers"`
+	ResponseStatus    *int            `json:"response_status"`
+	ResponseHeaders   json.RawMessage `json:"response_headers"`
+	ResponseBody      string          `json:"response_body"`
+	ResponseTruncated bool            `json:"response_truncated"`
+	DurationMs        int             `json:"duration_ms"`
+	Error             string          `json:"error"`
+	Success           bool            `json:"success"`
+}
+
+func toAPIMessage(m *models.Message) apiMessage {
+	out := apiMessage{ID: m.ID, WebhookID: m.WebhookID, Kind: m.Kind, State: m.State, EventTypes: m.EventTypes, ObjectIDs: m.ObjectIDs,
+		Changes: m.ChangeCount, Attempts: m.AttemptCount, LastStatus: m.LastStatus, LastError: m.LastError,
+		LastAttemptAt: m.LastAttemptAt, NextAttemptAt: m.NextAttemptAt, CreatedAt: m.CreatedAt}
+	if out.EventTypes == nil {
+		out.EventTypes = []string{}
+	}
+	if out.ObjectIDs == nil {
+		out.ObjectIDs = []string{}
+	}
+	return out
+}
+
+func toAPIAttempt(a *models.Attempt) apiAttempt {
+	return apiAttempt{StartedAt: a.StartedAt, Trigger: a.Trigger, URL: a.URL, Method: a.Method, RequestHeaders: a.RequestHeaders,
+		ResponseStatus: a.ResponseStatus, ResponseHeaders: a.ResponseHeaders, ResponseBody: string(a.ResponseBody),
+		ResponseTruncated: a.ResponseTruncated, DurationMs: a.DurationMs, Error: a.Error, Success: a.Success}
+}
+
+func (s *Server) apiWebhookMessages(w http.ResponseWriter, r *http.Request) {
+	h, err := s.db.FindWebhookByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	after, limit, ok := page(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	f := models.MessageFilter{WebhookID: h.ID, State: q.Get("state"), EventType: q.Get("event_type"), ObjectID: q.Get("object_id"), After: after, Limit: limit}
+	var ve models.ValidationError
+	switch f.State {
+	case "", models.MessagePending, models.MessageDelivering, models.MessageSucceeded, models.MessageRetrying, models.MessageFailed:
+	default:
+		ve.Add("state", "must be pending, delivering, succeeded, retrying or failed")
+	}
+	if f.From, err = parseTimeParam("from", q.Get("from")); err != nil {
+		ve.Add("from", err.Error())
+	}
+	if f.To, err = parseTimeParam("to", q.Get("to")); err != nil {
+		ve.Add("to", err.Error())
+	}
+	if err := ve.Err(); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	rows, next, err := s.db.FindMessages(r.Context(), f)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	out := make([]apiMessage, 0, len(rows))
+	for i := range rows {
+		out = append(out, toAPIMessage(&rows[i].Message))
+	}
+	writeJSON(w, http.StatusOK, listResponse{Data: out, NextCursor: nextCursor(next)})
+}
+
+func (s *Server) apiMessageGet(w http.ResponseWriter, r *http.Request) {
+	m, err := s.db.FindMessageByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	attempts, err := s.db.FindAttempts(r.Context(), m.ID)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	out := toAPIMessage(m)
+	out.Payload = m.Payload
+	if !json.Valid(m.Payload) {
+		out.Payload = nil
+	}
+	out.AttemptList = make([]apiAttempt, 0, len(attempts))
+	for i := range attempts {
+		out.AttemptList = append(out.AttemptList, toAPIAttempt(&attempts[i]))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) apiMessageResend(w http.ResponseWriter, r *http.Request) {
+	m, err := s.db.FindMessageByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	if err := s.db.RequestResend(r.Context(), m.ID, s.now()); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	if err := s.db.Audit(r.Context(), actor(r), "message.resent", "message", m.ID, "Resent message "+m.ID, nil); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	if m, err = s.db.FindMessageByID(r.Context(), m.ID); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, toAPIMessage(m))
+}
+
+func (s *Server) apiResendFailed(w http.ResponseWriter, r *http.Request) {
+	h, err := s.db.FindWebhookByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	f, ok := readJSONObject(w, r, 16<<10)
+	if !ok {
+		return
+	}
+	fromS, toS := f.str("from"), f.str("to")
+	if fromS == nil || *fromS == "" {
+		f.ve.Add("from", "is required: an RFC 3339 time")
+	}
+	if toS == nil || *toS == "" {
+		f.ve.Add("to", "is required: an RFC 3339 time")
+	}
+	if err := f.ve.Err(); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	from, to, err := resendFailedRange(*fromS, *toS)
+	if err != nil {
+		s.apiError(w, r, &models.ValidationError{Fields: map[string]string{"from": err.Error()}})
+		return
+	}
+	n, err := s.db.ResendFailedMessages(r.Context(), h.ID, from, to, s.now())
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	if err := s.db.Audit(r.Context(), actor(r), "webhook.resent_failed", "webhook", h.ID, "Resent failed messages of "+h.Name,
+		map[string]any{"count": n, "from": from, "to": to}); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"resent": n})
+}
+
+func (s *Server) apiWebhookTest(w http.ResponseWriter, r *http.Request) {
+	h, err := s.db.FindWebhookByID(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	f, ok := readJSONObject(w, r, 16<<10)
+	if !ok {
+		return
+	}
+	et := f.str("event_type")
+	if et == nil || *et == "" {
+		f.ve.Add("event_type", "is required: name a catalogued event type")
+	}
+	if err := f.ve.Err(); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	m, res, err := s.sendTest(r.Context(), h, *et)
+	if err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	if err := s.db.Audit(r.Context(), actor(r), "webhook.test_sent", "webhook", h.ID, "Sent a test notification to "+h.Name,
+		map[string]any{"message_id": m.ID, "status": res.Status}); err != nil {
+		s.apiError(w, r, err)
+		return
+	}
+	attempts, err := s.db.FindAttempts(r.Context(), m.ID)
+	if err != nil || len(attempts) == 0 {
+		s.apiError(w, r, errors.Join(err, errors.New("test attempt not recorded")))
+		return
+	}
+	out := toAPIAttempt(&attempts[len(attempts)-1])
+	writeJSON(w, http.StatusOK, map[string]any{"message_id": m.ID, "attempt": out})
+}
