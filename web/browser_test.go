@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -226,4 +227,88 @@ func TestBrowserAdminPages(t *testing.T) {
 		step(t, ctx, chromedp.Navigate(b.srv.URL+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.ready)))
 		screenshot(t, ctx, "admin-"+pg.name)
 	}
+}
+
+func TestBrowserDeliveryFlow(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	bg := context.Background()
+	startRunner(t, b.db)
+	admin, pw := mustCreateUser(t, b.db, models.RoleAdmin, "")
+	mine, theirs := mustCreatePartner(t, b.db), mustCreatePartner(t, b.db)
+	rc := newFlakyReceiver(t)
+	rc.healthy.Store(true)
+	h := mustCreateWebhook(t, b.db, mine.ID, models.WebhookInput{Name: ptr("Grades sync"), URL: ptr(rc.URL + "/grades"), BatchWindow: ptr(0),
+		EventTypes: []string{"course.completed", "test.completed"}})
+	other := mustCreateWebhook(t, b.db, theirs.ID, models.WebhookInput{Name: ptr("Other partner's hook")})
+	otherMsg, err := b.db.CreateTestMessage(bg, models.NewID("msg_"), other.ID, "course.completed", []byte(`{}`), "", time.Now())
+	require.NoError(t, err)
+	ctx := chrome(t)
+	signIn := func(email, password string) {
+		step(t, ctx, chromedp.Navigate(b.srv.URL+"/signin"), chromedp.WaitVisible(chromedp.CSS("#email")),
+			chromedp.SendKeys(chromedp.CSS("#email"), email), chromedp.SendKeys(chromedp.CSS("#password"), password),
+			chromedp.Click(chromedp.CSS(`[data-testid="signin-submit"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="current-user"]`)))
+	}
+	signIn(admin.Email, pw)
+
+	// A test notification, answered in place.
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/webhooks/"+h.ID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="test-panel"]`)),
+		chromedp.SetValue(chromedp.CSS(`[data-testid="test-type"]`), "test.completed"),
+		chromedp.Click(chromedp.CSS(`[data-testid="send-test"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="test-result"]`)))
+	require.Equal(t, "200", text(t, ctx, `[data-testid="test-status"]`))
+	require.Contains(t, text(t, ctx, `[data-testid="test-response"]`), "received")
+	screenshot(t, ctx, "test-notification")
+
+	// An event posted while the receiver fails: its retries show, then the admin resends.
+	rc.healthy.Store(false)
+	api := newAPI(t, b, models.ScopeIngest)
+	status, ev := api.call("POST", "/api/v1/events", `{"type": "course.completed", "object": "enrolment", "object_id": "browser-1"}`)
+	require.Equal(t, http.StatusAccepted, status)
+	var msgID string
+	waitFor(t, "the retries to run out", 20*time.Second, func() bool {
+		rows, _, err := b.db.FindMessages(bg, models.MessageFilter{WebhookID: h.ID, Kinds: []string{models.KindChanges}})
+		require.NoError(t, err)
+		if len(rows) == 1 && rows[0].State == models.MessageFailed {
+			msgID = rows[0].ID
+			return true
+		}
+		return false
+	})
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/deliveries?webhook_id="+h.ID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="message-`+msgID+`"]`)))
+	require.Contains(t, text(t, ctx, `[data-testid="message-`+msgID+`"]`), "browser-1")
+	screenshot(t, ctx, "deliveries")
+	step(t, ctx, chromedp.Click(chromedp.CSS(`[data-testid="message-`+msgID+`"] a.mono`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="attempts"]`)))
+	require.Contains(t, text(t, ctx, `[data-testid="attempts"]`), "500")
+	nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll(`[data-testid="attempt"]`)))
+	require.NoError(t, err)
+	require.Len(t, nodes, 4, "the first attempt and its 3 retries")
+	screenshot(t, ctx, "message-failed")
+
+	rc.healthy.Store(true)
+	acceptConfirms(t, ctx)
+	step(t, ctx, chromedp.Click(chromedp.CSS(`[data-testid="resend"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="flash"]`)))
+	waitFor(t, "the resend to succeed", 10*time.Second, func() bool {
+		m, err := b.db.FindMessageByID(bg, msgID)
+		require.NoError(t, err)
+		return m.State == models.MessageSucceeded
+	})
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/messages/"+msgID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="attempts"]`)))
+	require.Contains(t, text(t, ctx, `[data-testid="attempts"]`), "resend")
+	screenshot(t, ctx, "message-resent")
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/events/"+ev["id"].(string)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="event-deliveries"]`)))
+	screenshot(t, ctx, "event")
+
+	// A partner sees its own log, not another partner's.
+	pu, ppw := mustCreateUser(t, b.db, models.RolePartner, mine.ID)
+	step(t, ctx, chromedp.Click(chromedp.CSS(`[data-testid="signout"]`)), chromedp.WaitVisible(chromedp.CSS("#email")))
+	signIn(pu.Email, ppw)
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/deliveries"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="delivery-list"]`)))
+	list := text(t, ctx, `[data-testid="delivery-list"]`)
+	require.Contains(t, list, "Grades sync")
+	require.NotContains(t, list, "Other partner")
+	require.Contains(t, text(t, ctx, `[data-testid="partner-name"]`), mine.Name)
+	screenshot(t, ctx, "partner-deliveries")
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/messages/"+otherMsg.ID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-page"]`)))
+	require.Contains(t, text(t, ctx, `[data-testid="error-page"]`), "Not found")
 }
