@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -32,15 +31,6 @@ func (s *Server) eventTypeNew(w http.ResponseWriter, r *http.Request) {
 	s.page(w, r, http.StatusOK, "New event type", "event-types", views.EventTypeForm(views.EventTypeFormProps{IsNew: true, Sample: "{\n  \n}"}))
 }
 
-func prettyJSON(raw []byte) string {
-	var v any
-	if json.Unmarshal(raw, &v) != nil {
-		return string(raw)
-	}
-	b, _ := json.MarshalIndent(v, "", "  ")
-	return string(b)
-}
-
 func (s *Server) eventTypeCreate(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 128<<10)
 	in := models.EventTypeInput{Name: r.PostFormValue("name"), Description: r.PostFormValue("description"), Sample: r.PostFormValue("sample")}
@@ -68,7 +58,7 @@ func (s *Server) eventTypeEdit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.page(w, r, http.StatusOK, t.Name, "event-types",
-		views.EventTypeForm(views.EventTypeFormProps{Name: t.Name, Description: t.Description, Sample: prettyJSON(t.Sample)}))
+		views.EventTypeForm(views.EventTypeFormProps{Name: t.Name, Description: t.Description, Sample: prettyBytes(t.Sample)}))
 }
 
 func (s *Server) eventTypeUpdate(w http.ResponseWriter, r *http.Request) {
@@ -216,7 +206,7 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request) {
 	rows := make([]views.AuditRow, 0, len(es))
 	for _, e := range es {
 		rows = append(rows, views.AuditRow{At: e.At, Actor: e.ActorEmail, Action: e.Action, ObjectType: e.ObjectType,
-			ObjectID: e.ObjectID, Summary: e.Summary, Details: prettyJSON(e.Details)})
+			ObjectID: e.ObjectID, Summary: e.Summary, Details: prettyBytes(e.Details)})
 	}
 	s.page(w, r, http.StatusOK, "Audit log", "audit", views.AuditList(rows, f))
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,13 +119,13 @@ func (s *Server) findMessage(r *http.Request, id string) (*models.Message, *mode
 	return m, h, nil
 }
 
+// prettyBytes indents JSON for reading, keeping its keys in the order they were sent.
 func prettyBytes(b []byte) string {
-	var v any
-	if json.Unmarshal(b, &v) != nil {
+	var out bytes.Buffer
+	if json.Indent(&out, b, "", "  ") != nil {
 		return string(b)
 	}
-	out, _ := json.MarshalIndent(v, "", "  ")
-	return string(out)
+	return out.String()
 }
 
 func headerList(raw json.RawMessage) []views.Header {
