@@ -18,7 +18,7 @@ func TestMessageAPI(t *testing.T) {
 	api := newAPI(t, b, models.ScopeAdmin)
 	rc := newFlakyReceiver(t)
 	rc.healthy.Store(true)
-	h := mustCreateWebhook(t, b.db, mustCreatePartner(t, b.db).ID, models.WebhookInput{URL: ptr(rc.URL), Format: ptr("event"), AppendEventType: ptr(true)})
+	h := mustCreateWebhook(t, b.db, mustCreatePartner(t, b.db).ID, models.WebhookInput{URL: ptr(rc.URL), Format: ptr("event"), AppendEventType: ptr(true), EventTypes: []string{"account.created"}})
 
 	status, got := api.call("POST", "/api/v1/webhooks/"+h.ID+"/test", `{"event_type": "badge.awarded"}`)
 	require.Equal(t, http.StatusOK, status, got)

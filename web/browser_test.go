@@ -239,7 +239,7 @@ func TestBrowserDeliveryFlow(t *testing.T) {
 	rc := newFlakyReceiver(t)
 	rc.healthy.Store(true)
 	h := mustCreateWebhook(t, b.db, mine.ID, models.WebhookInput{Name: ptr("Grades sync"), URL: ptr(rc.URL + "/grades"), BatchWindow: ptr(0),
-		EventTypes: []string{"course.completed", "test.completed"}})
+		EventTypes: []string{"group_member.removed", "test.completed"}})
 	other := mustCreateWebhook(t, b.db, theirs.ID, models.WebhookInput{Name: ptr("Other partner's hook")})
 	otherMsg, err := b.db.CreateTestMessage(bg, models.NewID("msg_"), other.ID, "course.completed", []byte(`{}`), "", time.Now())
 	require.NoError(t, err)
@@ -263,11 +263,11 @@ func TestBrowserDeliveryFlow(t *testing.T) {
 	// An event posted while the receiver fails: its retries show, then the admin resends.
 	rc.healthy.Store(false)
 	api := newAPI(t, b, models.ScopeIngest)
-	status, ev := api.call("POST", "/api/v1/events", `{"type": "course.completed", "object": "enrolment", "object_id": "browser-1"}`)
+	status, ev := api.call("POST", "/api/v1/events", `{"type": "group_member.removed", "object": "membership", "object_id": "browser-1"}`)
 	require.Equal(t, http.StatusAccepted, status)
 	var msgID string
 	waitFor(t, "the retries to run out", 20*time.Second, func() bool {
-		rows, _, err := b.db.FindMessages(bg, models.MessageFilter{WebhookID: h.ID, Kinds: []string{models.KindChanges}})
+		rows, _, err := b.db.FindMessages(bg, models.MessageFilter{WebhookID: h.ID, ObjectID: "browser-1"})
 		require.NoError(t, err)
 		if len(rows) == 1 && rows[0].State == models.MessageFailed {
 			msgID = rows[0].ID

@@ -53,15 +53,15 @@ func TestDeliveryLog(t *testing.T) {
 	admin, _ := signedIn(t, b, models.RoleAdmin)
 	partner := mustCreatePartner(t, b.db)
 	rc := newFlakyReceiver(t)
-	h := mustCreateWebhook(t, b.db, partner.ID, models.WebhookInput{URL: ptr(rc.URL + "/in"), BatchWindow: ptr(0), EventTypes: []string{"course.completed"}})
+	h := mustCreateWebhook(t, b.db, partner.ID, models.WebhookInput{URL: ptr(rc.URL + "/in"), BatchWindow: ptr(0), EventTypes: []string{"institute.updated"}})
 	api := newAPI(t, b, models.ScopeIngest)
 
 	// An event posted to the API shows up in the log, with its failing attempts.
-	status, ev := api.call("POST", "/api/v1/events", `{"type": "course.completed", "object": "enrolment", "object_id": "log-1", "course_id": "c-9"}`)
+	status, ev := api.call("POST", "/api/v1/events", `{"type": "institute.updated", "object": "institute", "object_id": "log-1", "course_id": "c-9"}`)
 	require.Equal(t, http.StatusAccepted, status)
 	var msgID string
 	waitFor(t, "the message to be retrying", 10*time.Second, func() bool {
-		rows, _, err := b.db.FindMessages(ctx, models.MessageFilter{WebhookID: h.ID})
+		rows, _, err := b.db.FindMessages(ctx, models.MessageFilter{WebhookID: h.ID, ObjectID: "log-1"})
 		require.NoError(t, err)
 		if len(rows) == 1 && rows[0].State == models.MessageRetrying {
 			msgID = rows[0].ID
@@ -132,7 +132,7 @@ func TestDeliveryLog(t *testing.T) {
 
 	t.Run("TestNotification", func(t *testing.T) {
 		before := rc.hits.Load()
-		resp, body := admin.do("POST", "/webhooks/"+h.ID+"/test", url.Values{"event_type": {"course.completed"}}, map[string]string{"HX-Request": "true"})
+		resp, body := admin.do("POST", "/webhooks/"+h.ID+"/test", url.Values{"event_type": {"institute.updated"}}, map[string]string{"HX-Request": "true"})
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Contains(t, body, `data-testid="test-status">200<`)
 		require.Contains(t, body, "received")
@@ -148,7 +148,7 @@ func TestDeliveryLog(t *testing.T) {
 		require.Equal(t, rc.last.Load().(http.Header).Get("webhook-id"), sent["id"])
 		rows, _, err := b.db.FindMessages(ctx, models.MessageFilter{WebhookID: h.ID, Kinds: []string{models.KindTest}})
 		require.NoError(t, err)
-		require.Len(t, rows, 1)
+		require.NotEmpty(t, rows)
 		require.Equal(t, models.MessageSucceeded, rows[0].State)
 
 		resp, body = admin.do("POST", "/webhooks/"+h.ID+"/test", url.Values{"event_type": {"nope.nope"}}, map[string]string{"HX-Request": "true"})
