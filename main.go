@@ -28,6 +28,8 @@ import (
 	"github.com/hookrelay/hookrelay/models/localpg"
 	"github.com/hookrelay/hookrelay/web"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -311,7 +313,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			return err
 		}
 		db.Sealer = sealer
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		metrics := jobs.NewMetrics(reg, db)
 		runner := jobs.NewRunner(db, sealer, jobs.Config{
+			Metrics:      metrics,
 			Workers:      cfg.Workers,
 			Retry:        jobs.RetryPolicy{Base: cfg.RetryBase, Max: cfg.RetryMax, Count: cfg.RetryCount},
 			Timeout:      cfg.DeliveryTimeout,
@@ -332,12 +338,19 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			Version:     version,
 			Targets:     jobs.TargetPolicy{RequireHTTPS: !cfg.Development, AllowPrivate: cfg.AllowPrivate},
 			Sender:      runner.Sender(),
+			Metrics:     metrics,
+			Registry:    reg,
 			Ready: func(context.Context) error {
+				select {
+				case <-runner.Stopped():
+					return errors.New("background jobs have stopped")
+				default:
+				}
 				select {
 				case <-runner.Running():
 					return nil
 				default:
-					return errors.New("background jobs are not running")
+					return errors.New("background jobs are not running yet")
 				}
 			},
 		}, db, log)

@@ -82,6 +82,13 @@ func TestServePrivateCluster(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
+		resp, err = http.Get(url + "/metrics")
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, series := range []string{"hookrelay_backlog_messages 0", "hookrelay_webhooks_disabled 0", "hookrelay_attempt_duration_seconds_bucket", "go_goroutines"} {
+			require.Contains(t, string(body), series)
+		}
 	})
 	require.NotEmpty(t, password)
 

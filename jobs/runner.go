@@ -22,6 +22,8 @@ type Config struct {
 	Version      string
 	// PollInterval bounds how long a missed notification can delay work.
 	PollInterval time.Duration
+	// Metrics, when set, count deliveries.
+	Metrics *Metrics
 }
 
 // Runner closes batch windows and delivers messages. Every instance runs one; they share the
@@ -35,6 +37,7 @@ type Runner struct {
 	batchWake   chan struct{}
 	deliverWake chan struct{}
 	running     chan struct{}
+	stopped     chan struct{}
 	inflight    sync.WaitGroup
 	records     chan record
 }
@@ -62,6 +65,7 @@ func NewRunner(db *models.DB, sealer *models.Sealer, cfg Config, log *slog.Logge
 		batchWake:   make(chan struct{}, 1),
 		deliverWake: make(chan struct{}, 1),
 		running:     make(chan struct{}),
+		stopped:     make(chan struct{}),
 		records:     make(chan record, 1024),
 	}
 }
@@ -82,6 +86,9 @@ func poke(c chan struct{}) {
 // Running is closed once the runner's loops have started.
 func (r *Runner) Running() <-chan struct{} { return r.running }
 
+// Stopped is closed once the runner has stopped.
+func (r *Runner) Stopped() <-chan struct{} { return r.stopped }
+
 // Run works until ctx ends, then waits for the deliveries in flight (each bounded by the
 // delivery timeout) so that their outcome is recorded rather than repeated.
 func (r *Runner) Run(ctx context.Context) error {
@@ -97,6 +104,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.inflight.Wait()
 	close(r.records)
 	<-recorded
+	close(r.stopped)
 	return nil
 }
 
@@ -283,6 +291,7 @@ func (r *Runner) deliver(d *models.Delivery) {
 			nextAt = &t
 		}
 	}
+	r.cfg.Metrics.observe(res)
 	rec := record{outcome: models.AttemptOutcome{AttemptResult: res, NextAt: nextAt}, done: make(chan error, 1)}
 	r.records <- rec
 	if err := <-rec.done; err != nil {

@@ -261,6 +261,18 @@ func (db *DB) RecordAttempts(ctx context.Context, as []AttemptOutcome) error {
 			     AS u(id, state, scheduled, status, error, started_at, next_at, duration_ms)
 			WHERE m.id = u.id`,
 			msgIDs, states, scheduled, statuses, errs, started, nexts, durations)
+		// The hourly rollup counts deliveries of changes only: tests and verification calls
+		// are not deliveries.
+		b.Queue(`
+			INSERT INTO delivery_hours (hour, succeeded, failed)
+			SELECT date_trunc('hour', u.started_at), count(*) FILTER (WHERE u.success), count(*) FILTER (WHERE NOT u.success)
+			FROM unnest($1::text[], $2::timestamptz[], $3::bool[]) AS u(id, started_at, success)
+			JOIN messages m ON m.id = u.id AND m.kind = 'changes'
+			GROUP BY 1
+			ORDER BY 1
+			ON CONFLICT (hour) DO UPDATE SET succeeded = delivery_hours.succeeded + EXCLUDED.succeeded,
+			                                 failed = delivery_hours.failed + EXCLUDED.failed`,
+			msgIDs, started, success)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("recording %d attempts: %w", n, err)
 		}

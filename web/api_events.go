@@ -123,6 +123,11 @@ func (s *Server) apiEventCreate(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, err)
 		return
 	}
+	if s.cfg.Metrics != nil {
+		for i := range stored {
+			s.cfg.Metrics.EventsReceived.WithLabelValues(stored[i].Type).Inc()
+		}
+	}
 	if !isBatch {
 		writeJSON(w, http.StatusAccepted, toAPIEvent(&stored[0]))
 		return

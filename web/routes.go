@@ -5,6 +5,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/static"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Handler returns the whole HTTP surface of hookrelay: UI, API, health and static files.
@@ -13,6 +14,9 @@ func (s *Server) Handler() http.Handler {
 
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.cfg.Registry != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	}
 	mux.Handle("GET /static/", static.Handler())
 
 	// Signed out.

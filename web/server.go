@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/models"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config is what the web layer needs to know about its deployment. main fills it from the
@@ -34,6 +35,9 @@ type Config struct {
 	Sender *jobs.Sender
 	// Targets decides which webhook URLs may be saved.
 	Targets jobs.TargetPolicy
+	// Metrics are served at /metrics (nil: not served) and count events received.
+	Metrics  *jobs.Metrics
+	Registry *prometheus.Registry
 	// Ready reports extra readiness conditions (such as the job system running); nil means ready.
 	Ready func(context.Context) error
 }
