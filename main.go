@@ -317,12 +317,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		metrics := jobs.NewMetrics(reg, db)
 		runner := jobs.NewRunner(db, sealer, jobs.Config{
-			Metrics:      metrics,
-			Workers:      cfg.Workers,
-			Retry:        jobs.RetryPolicy{Base: cfg.RetryBase, Max: cfg.RetryMax, Count: cfg.RetryCount},
-			Timeout:      cfg.DeliveryTimeout,
-			AllowPrivate: cfg.AllowPrivate,
-			Version:      version,
+			Metrics:         metrics,
+			Workers:         cfg.Workers,
+			Retry:           jobs.RetryPolicy{Base: cfg.RetryBase, Max: cfg.RetryMax, Count: cfg.RetryCount},
+			Timeout:         cfg.DeliveryTimeout,
+			AllowPrivate:    cfg.AllowPrivate,
+			Version:         version,
+			VerifyInterval:  cfg.VerifyInterval,
+			VerifyThreshold: cfg.VerifyThreshold,
+			Retention:       cfg.Retention,
 		}, log)
 		jobsCtx, stopJobs := context.WithCancel(context.Background())
 		jobsDone := make(chan error, 1)

@@ -24,6 +24,14 @@ type Config struct {
 	PollInterval time.Duration
 	// Metrics, when set, count deliveries.
 	Metrics *Metrics
+	// VerifyInterval is how often each endpoint gets a verification call (0: never);
+	// VerifyThreshold failed calls in a row disable its webhooks.
+	VerifyInterval  time.Duration
+	VerifyThreshold int
+	// Retention is how long events and delivery logs are kept (0: forever); RetentionEvery how
+	// often the clean-up runs (default daily).
+	Retention      time.Duration
+	RetentionEvery time.Duration
 }
 
 // Runner closes batch windows and delivers messages. Every instance runs one; they share the
@@ -59,6 +67,9 @@ func NewRunner(db *models.DB, sealer *models.Sealer, cfg Config, log *slog.Logge
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
 	}
+	if cfg.VerifyThreshold <= 0 {
+		cfg.VerifyThreshold = 3
+	}
 	return &Runner{
 		db: db, cfg: cfg, log: log,
 		sender:      NewSender(sealer, cfg.Version, cfg.Timeout, cfg.AllowPrivate),
@@ -93,10 +104,12 @@ func (r *Runner) Stopped() <-chan struct{} { return r.stopped }
 // delivery timeout) so that their outcome is recorded rather than repeated.
 func (r *Runner) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(5)
 	go func() { defer wg.Done(); r.listen(ctx) }()
 	go func() { defer wg.Done(); r.batchLoop(ctx) }()
 	go func() { defer wg.Done(); r.deliverLoop(ctx) }()
+	go func() { defer wg.Done(); r.verifyLoop(ctx) }()
+	go func() { defer wg.Done(); r.retentionLoop(ctx) }()
 	recorded := make(chan struct{})
 	go func() { r.recordLoop(); close(recorded) }()
 	close(r.running)

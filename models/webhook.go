@@ -594,6 +594,10 @@ func (db *DB) SetWebhookState(ctx context.Context, id, state, reason, backlog st
 		if state != WebhookActive {
 			return nil
 		}
+		// Turned back on by a person: earlier failed verification calls no longer count.
+		if _, err := tx.Exec(ctx, `UPDATE endpoints SET failures = 0, first_failure_at = NULL WHERE url = (SELECT url FROM webhooks WHERE id = $1)`, id); err != nil {
+			return fmt.Errorf("resetting verification streak of %s: %w", id, err)
+		}
 		if backlog == BacklogDrop {
 			if _, err := tx.Exec(ctx, `UPDATE changes SET state = 'dropped' WHERE webhook_id = $1 AND state = 'pending'`, id); err != nil {
 				return fmt.Errorf("dropping backlog of %s: %w", id, err)

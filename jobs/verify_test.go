@@ -1,0 +1,192 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/jobs"
+	"github.com/hookrelay/hookrelay/models"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/stretchr/testify/require"
+)
+
+// verifyReceiver answers verification calls with the status ok(n) gives for the n-th call.
+type verifyReceiver struct {
+	*httptest.Server
+	mu    sync.Mutex
+	calls []received
+}
+
+func newVerifyReceiver(t *testing.T, ok func(n int) bool) *verifyReceiver {
+	vr := &verifyReceiver{}
+	vr.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body jobs.VerificationPayload
+		b := make([]byte, 1<<16)
+		n, _ := r.Body.Read(b)
+		_ = json.Unmarshal(b[:n], &body)
+		vr.mu.Lock()
+		if body.Type == "webhook.verification" {
+			vr.calls = append(vr.calls, received{At: time.Now(), Header: r.Header.Clone(), Body: b[:n], Path: r.URL.Path})
+		}
+		calls := len(vr.calls)
+		vr.mu.Unlock()
+		if body.Type == "webhook.verification" && !ok(calls) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(vr.Close)
+	return vr
+}
+
+func (vr *verifyReceiver) count() int {
+	vr.mu.Lock()
+	defer vr.mu.Unlock()
+	return len(vr.calls)
+}
+
+func TestVerificationDisablesDeadEndpoint(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	vr := newVerifyReceiver(t, func(int) bool { return false })
+	url := vr.URL + "/shared"
+	a := mustWebhook(t, db, url, models.WebhookInput{})
+	b := mustWebhook(t, db, url, models.WebhookInput{})
+	startRunner(t, db, jobs.Config{VerifyInterval: 300 * time.Millisecond, VerifyThreshold: 3})
+
+	waitFor(t, "both webhooks disabled", 15*time.Second, func() bool {
+		for _, id := range []string{a.ID, b.ID} {
+			h, err := db.FindWebhookByID(ctx, id)
+			require.NoError(t, err)
+			if h.State != models.WebhookDisabled {
+				return false
+			}
+		}
+		return true
+	})
+	require.Equal(t, 3, vr.count(), "one call per interval for the shared URL, three in all")
+	h, err := db.FindWebhookByID(ctx, a.ID)
+	require.NoError(t, err)
+	require.Contains(t, h.StateReason, "3 failed verification calls")
+	require.Contains(t, h.StateReason, "503")
+
+	// Every call was signed for both webhooks: each secret verifies it.
+	call := vr.calls[0]
+	require.Len(t, strings.Fields(call.Header.Get("webhook-signature")), 2)
+	for _, w := range []*models.Webhook{a, b} {
+		secret, _, err := db.RevealWebhookSecret(ctx, w)
+		require.NoError(t, err)
+		wh, err := standardwebhooks.NewWebhook(secret)
+		require.NoError(t, err)
+		require.NoError(t, wh.Verify(call.Body, call.Header))
+	}
+	// Logged as verification messages of each webhook.
+	rows, _, err := db.FindMessages(ctx, models.MessageFilter{WebhookID: b.ID, Kinds: []string{models.KindVerification}})
+	require.NoError(t, err)
+	require.Len(t, rows, 3)
+	require.Equal(t, models.MessageFailed, rows[0].State)
+
+	// Disabled webhooks get no more calls; re-enabling starts a fresh streak.
+	require.NoError(t, db.SetWebhookState(ctx, a.ID, models.WebhookActive, "", models.BacklogDeliver, time.Now()))
+	waitFor(t, "a fresh call after re-enabling", 5*time.Second, func() bool { return vr.count() >= 4 })
+	h, err = db.FindWebhookByID(ctx, a.ID)
+	require.NoError(t, err)
+	require.Equal(t, models.WebhookActive, h.State, "one failure after re-enabling does not disable again")
+}
+
+func TestVerificationRecoveryResetsStreak(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	// Fails twice, then recovers, then fails twice again: never three in a row.
+	vr := newVerifyReceiver(t, func(n int) bool { return n == 3 })
+	w := mustWebhook(t, db, vr.URL+"/recovering", models.WebhookInput{})
+	startRunner(t, db, jobs.Config{VerifyInterval: 200 * time.Millisecond, VerifyThreshold: 3})
+	waitFor(t, "five calls", 15*time.Second, func() bool { return vr.count() >= 5 })
+	h, err := db.FindWebhookByID(ctx, w.ID)
+	require.NoError(t, err)
+	require.Equal(t, models.WebhookActive, h.State)
+}
+
+func TestVerificationSparedByDeliveries(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	var deliveries atomic.Int64
+	// Verification calls fail, but real deliveries get through: the endpoint is alive.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		if body["type"] == "webhook.verification" {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		deliveries.Add(1)
+	}))
+	defer srv.Close()
+	w := mustWebhook(t, db, srv.URL, models.WebhookInput{EventTypes: []string{"test.completed"}})
+	startRunner(t, db, jobs.Config{VerifyInterval: 250 * time.Millisecond, VerifyThreshold: 3})
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		ingest(t, db, event("test.completed", "", "", time.Now(), `{}`))
+		time.Sleep(100 * time.Millisecond) // a steady trickle of real deliveries
+	}
+	require.Positive(t, deliveries.Load())
+	h, err := db.FindWebhookByID(ctx, w.ID)
+	require.NoError(t, err)
+	require.Equal(t, models.WebhookActive, h.State, "successful deliveries since the first failed call keep it on")
+}
+
+func TestRetention(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	rc := newReceiver(t, nil)
+	w := mustWebhook(t, db, rc.URL, models.WebhookInput{EventTypes: []string{"badge.revoked"}})
+	old := time.Now().Add(-40 * 24 * time.Hour)
+	stored := ingest(t, db, event("badge.revoked", "badge", "b-old", old, `{}`), event("badge.revoked", "badge", "b-old-2", old, `{}`))
+	finished, err := db.CreateTestMessage(ctx, models.NewID("msg_"), w.ID, "badge.revoked", []byte(`{}`), "", old)
+	require.NoError(t, err)
+	require.NoError(t, db.RecordAttempt(ctx, models.AttemptResult{MessageID: finished.ID, WebhookID: w.ID, Trigger: models.TriggerTest, StartedAt: old, URL: rc.URL, Method: "POST", Success: true, Status: 200}, nil))
+	retrying, err := db.CreateTestMessage(ctx, models.NewID("msg_"), w.ID, "badge.revoked", []byte(`{}`), "", old)
+	require.NoError(t, err)
+	next := time.Now().Add(time.Hour)
+	require.NoError(t, db.RecordAttempt(ctx, models.AttemptResult{MessageID: retrying.ID, WebhookID: w.ID, Trigger: models.TriggerSchedule, StartedAt: old, URL: rc.URL, Method: "POST", Status: 500}, &next))
+	_, err = db.Pool.Exec(ctx, `UPDATE events SET received_at = $2 WHERE id = ANY($1)`, []string{stored[0].ID, stored[1].ID}, old)
+	require.NoError(t, err)
+	// No runner runs here: the first event's change was sent long ago; the second still waits
+	// in a (paused) batch and must stay.
+	_, err = db.Pool.Exec(ctx, `UPDATE changes SET state = 'sent' WHERE event_id = $1`, stored[0].ID)
+	require.NoError(t, err)
+
+	cutoff := time.Now().Add(-30 * 24 * time.Hour)
+	for {
+		n, err := db.RetentionBatch(ctx, cutoff, 1)
+		require.NoError(t, err)
+		if n == 0 {
+			break
+		}
+	}
+	_, err = db.FindMessageByID(ctx, finished.ID)
+	require.ErrorIs(t, err, models.ErrNotFound, "finished messages past retention go")
+	_, err = db.FindMessageByID(ctx, retrying.ID)
+	require.NoError(t, err, "messages still retrying stay")
+	_, err = db.FindEventByID(ctx, stored[0].ID)
+	require.ErrorIs(t, err, models.ErrNotFound)
+	_, err = db.FindEventByID(ctx, stored[1].ID)
+	require.NoError(t, err, "events a pending change needs stay")
+
+	// The daily schedule runs on one instance at a time.
+	name := "retention-test-" + models.NewID("")
+	first, err := db.ClaimSchedule(ctx, name, 24*time.Hour, time.Now())
+	require.NoError(t, err)
+	second, err := db.ClaimSchedule(ctx, name, 24*time.Hour, time.Now())
+	require.NoError(t, err)
+	require.True(t, first)
+	require.False(t, second)
+}
