@@ -35,14 +35,21 @@ var testSealer, _ = models.NewSealer(web.DeriveKey(testKey, "stored secrets"))
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	db := dbtest.DB(t)
-	db.Sealer = testSealer
-	s := web.New(web.Config{Development: true, BaseURL: "http://example.test", SecretKey: testKey, Version: "test",
+	b := &bundle{db: dbtest.DB(t)}
+	b.db.Sealer = testSealer
+	srv := httptest.NewServer(setupServer(t, b).Handler())
+	t.Cleanup(srv.Close)
+	b.srv = srv
+	return b
+}
+
+// setupServer makes the Server of the tests on b's database.
+func setupServer(t *testing.T, b *bundle) *web.Server {
+	t.Helper()
+	db := b.db
+	return web.New(web.Config{Development: true, BaseURL: "http://example.test", SecretKey: testKey, Version: "test",
 		Targets: jobs.TargetPolicy{AllowPrivate: true}, Sender: jobs.NewSender(testSealer, "test", 2*time.Second, true)},
 		db, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	return &bundle{db: db, srv: srv}
 }
 
 // uniq makes names unique across the tests of this package, which share one database.

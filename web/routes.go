@@ -85,30 +85,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /admin/api-keys", s.admin(s.apiKeyCreate))
 	mux.Handle("POST /admin/api-keys/{id}/revoke", s.admin(s.apiKeyRevoke))
 
-	// JSON API.
-	mux.Handle("POST /api/v1/events", s.apiKey(models.ScopeIngest, s.apiEventCreate))
-	mux.Handle("GET /api/v1/events/{id}", s.apiKey(models.ScopeIngest, s.apiEventGet))
-	mux.Handle("GET /api/v1/event-types", s.apiKey(models.ScopeIngest, s.apiEventTypeList))
-	mux.Handle("PUT /api/v1/courses/{id}", s.apiKey(models.ScopeIngest, s.apiCoursePut))
-	mux.Handle("DELETE /api/v1/courses/{id}", s.apiKey(models.ScopeIngest, s.apiCourseDelete))
-	admin := func(h http.HandlerFunc) http.Handler { return s.apiKey(models.ScopeAdmin, h) }
-	mux.Handle("GET /api/v1/partners", admin(s.apiPartnerList))
-	mux.Handle("POST /api/v1/partners", admin(s.apiPartnerCreate))
-	mux.Handle("GET /api/v1/partners/{id}", admin(s.apiPartnerGet))
-	mux.Handle("PATCH /api/v1/partners/{id}", admin(s.apiPartnerUpdate))
-	mux.Handle("DELETE /api/v1/partners/{id}", admin(s.apiPartnerDelete))
-	mux.Handle("GET /api/v1/webhooks", admin(s.apiWebhookList))
-	mux.Handle("POST /api/v1/webhooks", admin(s.apiWebhookCreate))
-	mux.Handle("GET /api/v1/webhooks/{id}", admin(s.apiWebhookGet))
-	mux.Handle("PATCH /api/v1/webhooks/{id}", admin(s.apiWebhookUpdate))
-	mux.Handle("DELETE /api/v1/webhooks/{id}", admin(s.apiWebhookDelete))
-	mux.Handle("POST /api/v1/webhooks/{id}/secret/reveal", admin(s.apiWebhookSecretReveal))
-	mux.Handle("POST /api/v1/webhooks/{id}/secret/rotate", admin(s.apiWebhookSecretRotate))
-	mux.Handle("POST /api/v1/webhooks/{id}/test", admin(s.apiWebhookTest))
-	mux.Handle("GET /api/v1/webhooks/{id}/messages", admin(s.apiWebhookMessages))
-	mux.Handle("POST /api/v1/webhooks/{id}/resend-failed", admin(s.apiResendFailed))
-	mux.Handle("GET /api/v1/messages/{id}", admin(s.apiMessageGet))
-	mux.Handle("POST /api/v1/messages/{id}/resend", admin(s.apiMessageResend))
+	// JSON API: one table, which the OpenAPI document is checked against.
+	for _, rt := range s.apiRoutes() {
+		mux.Handle(rt.Method+" "+rt.Pattern, s.apiKey(rt.Scope, rt.handler))
+	}
+	mux.HandleFunc("GET /api/v1/openapi.json", serveOpenAPI)
 
 	// Anything else a browser asks for is a 404 page; the API answers in problem+json.
 	mux.Handle("/", http.HandlerFunc(s.notFound))
@@ -128,3 +109,41 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	}
 	s.errorPage(w, r, http.StatusNotFound, "Not found", "There is no page at this address.")
 }
+
+// APIRoute is one route of the JSON API.
+type APIRoute struct {
+	Method, Pattern, Scope string
+	handler                http.HandlerFunc
+}
+
+func (s *Server) apiRoutes() []APIRoute {
+	ingest, admin := models.ScopeIngest, models.ScopeAdmin
+	return []APIRoute{
+		{"POST", "/api/v1/events", ingest, s.apiEventCreate},
+		{"GET", "/api/v1/events/{id}", ingest, s.apiEventGet},
+		{"GET", "/api/v1/event-types", ingest, s.apiEventTypeList},
+		{"PUT", "/api/v1/courses/{id}", ingest, s.apiCoursePut},
+		{"DELETE", "/api/v1/courses/{id}", ingest, s.apiCourseDelete},
+		{"GET", "/api/v1/partners", admin, s.apiPartnerList},
+		{"POST", "/api/v1/partners", admin, s.apiPartnerCreate},
+		{"GET", "/api/v1/partners/{id}", admin, s.apiPartnerGet},
+		{"PATCH", "/api/v1/partners/{id}", admin, s.apiPartnerUpdate},
+		{"DELETE", "/api/v1/partners/{id}", admin, s.apiPartnerDelete},
+		{"GET", "/api/v1/webhooks", admin, s.apiWebhookList},
+		{"POST", "/api/v1/webhooks", admin, s.apiWebhookCreate},
+		{"GET", "/api/v1/webhooks/{id}", admin, s.apiWebhookGet},
+		{"PATCH", "/api/v1/webhooks/{id}", admin, s.apiWebhookUpdate},
+		{"DELETE", "/api/v1/webhooks/{id}", admin, s.apiWebhookDelete},
+		{"POST", "/api/v1/webhooks/{id}/secret/reveal", admin, s.apiWebhookSecretReveal},
+		{"POST", "/api/v1/webhooks/{id}/secret/rotate", admin, s.apiWebhookSecretRotate},
+		{"POST", "/api/v1/webhooks/{id}/test", admin, s.apiWebhookTest},
+		{"GET", "/api/v1/webhooks/{id}/messages", admin, s.apiWebhookMessages},
+		{"POST", "/api/v1/webhooks/{id}/resend-failed", admin, s.apiResendFailed},
+		{"GET", "/api/v1/messages/{id}", admin, s.apiMessageGet},
+		{"POST", "/api/v1/messages/{id}/resend", admin, s.apiMessageResend},
+	}
+}
+
+// APIRoutes lists the JSON API's routes (method, pattern and scope), for checking the
+// OpenAPI document against them.
+func (s *Server) APIRoutes() []APIRoute { return s.apiRoutes() }
