@@ -190,3 +190,78 @@ func TestRetention(t *testing.T) {
 	require.True(t, first)
 	require.False(t, second)
 }
+
+func TestVerificationOddAnswers(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://169.254.169.254/latest/meta-data", http.StatusFound)
+	}))
+	defer redirect.Close()
+	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := []byte(strings.Repeat("y", 1<<20))
+		for range 50 {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	defer huge.Close()
+	tlsBad := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})) // self-signed
+	defer tlsBad.Close()
+	hr := mustWebhook(t, db, redirect.URL, models.WebhookInput{EventTypes: []string{"account.created"}})
+	hh := mustWebhook(t, db, huge.URL, models.WebhookInput{EventTypes: []string{"account.created"}})
+	ht := mustWebhook(t, db, tlsBad.URL, models.WebhookInput{EventTypes: []string{"account.created"}})
+	startRunner(t, db, jobs.Config{VerifyInterval: 200 * time.Millisecond, VerifyThreshold: 2})
+
+	waitFor(t, "the TLS endpoint to be disabled", 10*time.Second, func() bool {
+		h, err := db.FindWebhookByID(ctx, ht.ID)
+		require.NoError(t, err)
+		return h.State == models.WebhookDisabled
+	})
+	h, err := db.FindWebhookByID(ctx, ht.ID)
+	require.NoError(t, err)
+	require.Contains(t, h.StateReason, "certificate", "a self-signed certificate is a failure, and says so")
+	for _, w := range []*models.Webhook{hr, hh} {
+		rows, _, err := db.FindMessages(ctx, models.MessageFilter{WebhookID: w.ID, Kinds: []string{models.KindVerification}})
+		require.NoError(t, err)
+		require.NotEmpty(t, rows)
+		require.Equal(t, models.MessageSucceeded, rows[0].State, "a 3xx or a huge 200 counts as an answer")
+		got, err := db.FindWebhookByID(ctx, w.ID)
+		require.NoError(t, err)
+		require.Equal(t, models.WebhookActive, got.State)
+	}
+	as, err := db.FindAttempts(ctx, mustFirstMessage(t, db, hh.ID))
+	require.NoError(t, err)
+	require.True(t, as[0].ResponseTruncated)
+	as, err = db.FindAttempts(ctx, mustFirstMessage(t, db, hr.ID))
+	require.NoError(t, err)
+	require.Contains(t, as[0].Error, "redirect, not followed")
+}
+
+func mustFirstMessage(t *testing.T, db *models.DB, webhookID string) string {
+	rows, _, err := db.FindMessages(context.Background(), models.MessageFilter{WebhookID: webhookID})
+	require.NoError(t, err)
+	require.NotEmpty(t, rows)
+	return rows[len(rows)-1].ID
+}
+
+// TestVerificationTwoInstances runs two runners on one database: each interval still gets one
+// call per endpoint, not two.
+func TestVerificationTwoInstances(t *testing.T) {
+	db := testDB(t)
+	vr := newVerifyReceiver(t, func(int) bool { return true })
+	mustWebhook(t, db, vr.URL+"/two", models.WebhookInput{EventTypes: []string{"account.created"}})
+	interval := 300 * time.Millisecond
+	start := time.Now()
+	startRunner(t, db, jobs.Config{VerifyInterval: interval})
+	startRunner(t, db, jobs.Config{VerifyInterval: interval})
+	waitFor(t, "a few intervals", 5*time.Second, func() bool { return vr.count() >= 4 })
+	elapsed := time.Since(start)
+	require.LessOrEqual(t, vr.count(), int(elapsed/interval)+1, "one call per interval across both instances")
+	vr.mu.Lock()
+	defer vr.mu.Unlock()
+	for i := 1; i < len(vr.calls); i++ {
+		require.Greater(t, vr.calls[i].At.Sub(vr.calls[i-1].At), interval/2, "never two calls at once")
+	}
+}

@@ -1,0 +1,112 @@
+package models_test
+
+import (
+	"context"
+	"flag"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/models/dbtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
+
+var benchAttempts = flag.Int("bench.attempts", 10_000_000, "attempts to fill the tables with for the page benchmarks")
+
+// fill makes 200 webhooks with n/10 messages and n attempts spread over 30 days, once.
+func fill(b *testing.B, db *models.DB) {
+	ctx := context.Background()
+	var have int
+	_ = db.Pool.QueryRow(ctx, `SELECT count(*) FROM attempts`).Scan(&have)
+	if have >= *benchAttempts {
+		return
+	}
+	start := time.Now()
+	msgs := *benchAttempts / 10
+	for _, q := range []string{
+		`INSERT INTO partners (id, name) VALUES ('ptn_bench', 'Bench') ON CONFLICT DO NOTHING`,
+		`INSERT INTO webhooks (id, partner_id, name, url, secret_enc, all_event_types)
+		 SELECT 'wh_bench_' || i, 'ptn_bench', 'bench ' || i, 'https://h' || i || '.example.com/', '\x00', true
+		 FROM generate_series(1, 200) i ON CONFLICT DO NOTHING`,
+		`INSERT INTO messages (id, webhook_id, kind, state, payload, event_types, object_ids, change_count, attempt_count,
+		                       last_status, last_attempt_at, created_at)
+		 SELECT 'msg_bench_' || i, 'wh_bench_' || (i % 200 + 1), 'changes',
+		        (ARRAY['succeeded','succeeded','succeeded','succeeded','succeeded','succeeded','failed','retrying'])[i % 8 + 1],
+		        '{"id":"x"}', ARRAY[(ARRAY['course.completed','training.updated','badge.awarded'])[i % 3 + 1]], ARRAY['obj-' || (i % 50000)],
+		        1, 10, 200, now() - (i % 720) * interval '1 hour', now() - (i % 720) * interval '1 hour' - (i % 3600) * interval '1 second'
+		 FROM generate_series(1, $1::int) i`,
+		`INSERT INTO attempts (message_id, webhook_id, trigger, started_at, url, method, response_status, duration_ms, success)
+		 SELECT 'msg_bench_' || (i % $1::int + 1), 'wh_bench_' || ((i % $1::int) % 200 + 1), 'schedule', now() - (i % 720) * interval '1 hour',
+		        'https://h.example.com/', 'POST', 200, 12, true
+		 FROM generate_series(1, $1::int * 10) i`,
+		`INSERT INTO delivery_hours (hour, succeeded, failed)
+		 SELECT date_trunc('hour', now()) - h * interval '1 hour', 12000, 300 FROM generate_series(0, 720) h ON CONFLICT DO NOTHING`,
+		`ANALYZE`,
+	} {
+		if _, err := db.Pool.Exec(ctx, q, msgs); err != nil {
+			if _, err2 := db.Pool.Exec(ctx, q); err2 != nil {
+				b.Fatalf("filling: %v / %v", err, err2)
+			}
+		}
+	}
+	b.Logf("filled %d messages and %d attempts in %s", msgs, msgs*10, time.Since(start).Round(time.Second))
+}
+
+// BenchmarkDeliveryLogPage is one page of the delivery log, newest first, with the filters
+// people use, over a log of -bench.attempts attempts.
+func BenchmarkDeliveryLogPage(b *testing.B) {
+	db := dbtest.DB(b)
+	fill(b, db)
+	ctx := context.Background()
+	for _, bc := range []struct {
+		name string
+		f    models.MessageFilter
+	}{
+		{"All", models.MessageFilter{}},
+		{"Webhook", models.MessageFilter{WebhookID: "wh_bench_17"}},
+		{"WebhookFailed", models.MessageFilter{WebhookID: "wh_bench_17", State: "failed"}},
+		{"EventType", models.MessageFilter{EventType: "badge.awarded"}},
+		{"ObjectID", models.MessageFilter{ObjectID: "obj-4242"}},
+		{"Partner", models.MessageFilter{PartnerID: "ptn_bench"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var next *models.Cursor
+			for b.Loop() {
+				f := bc.f
+				f.After = next
+				rows, c, err := db.FindMessages(ctx, f)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(rows) == 0 {
+					next = nil
+				} else {
+					next = c
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDashboard is the dashboard's queries over the same data.
+func BenchmarkDashboard(b *testing.B) {
+	db := dbtest.DB(b)
+	fill(b, db)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := db.DeliveryHours(ctx, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.FindBacklog(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.FindFailingWebhooks(ctx, time.Now(), 20); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := db.CountWebhooks(ctx, models.WebhookDisabled); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
