@@ -43,7 +43,7 @@ func fill(b *testing.B, db *models.DB) {
 		 FROM generate_series(1, $1::int * 10) i`,
 		`INSERT INTO delivery_hours (hour, succeeded, failed)
 		 SELECT date_trunc('hour', now()) - h * interval '1 hour', 12000, 300 FROM generate_series(0, 720) h ON CONFLICT DO NOTHING`,
-		`ANALYZE`,
+		`VACUUM ANALYZE`, // what autovacuum does to a live database
 	} {
 		if _, err := db.Pool.Exec(ctx, q, msgs); err != nil {
 			if _, err2 := db.Pool.Exec(ctx, q); err2 != nil {
@@ -90,23 +90,26 @@ func BenchmarkDeliveryLogPage(b *testing.B) {
 	}
 }
 
-// BenchmarkDashboard is the dashboard's queries over the same data.
+// BenchmarkDashboard is the dashboard's queries over the same data, each on its own.
 func BenchmarkDashboard(b *testing.B) {
 	db := dbtest.DB(b)
 	fill(b, db)
 	ctx := context.Background()
-	for b.Loop() {
-		if _, err := db.DeliveryHours(ctx, time.Now()); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := db.FindBacklog(ctx); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := db.FindFailingWebhooks(ctx, time.Now(), 20); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := db.CountWebhooks(ctx, models.WebhookDisabled); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name string
+		run  func() error
+	}{
+		{"DeliveryHours", func() error { _, err := db.DeliveryHours(ctx, time.Now()); return err }},
+		{"Backlog", func() error { _, err := db.FindBacklog(ctx); return err }},
+		{"Failing", func() error { _, err := db.FindFailingWebhooks(ctx, time.Now(), 20); return err }},
+		{"Disabled", func() error { _, err := db.CountWebhooks(ctx, models.WebhookDisabled); return err }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if err := bc.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

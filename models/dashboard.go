@@ -51,7 +51,9 @@ func (db *DB) FindBacklog(ctx context.Context) (Backlog, error) {
 	var b Backlog
 	err := db.Pool.QueryRow(ctx, `
 		SELECT (SELECT count(*) FROM changes WHERE state = 'pending'),
-		       (SELECT count(*) FROM messages WHERE state IN ('pending', 'retrying', 'delivering'))`).Scan(&b.PendingChanges, &b.WaitingMessages)
+		       -- Each count matches a partial index's predicate, so it reads only that index.
+		       (SELECT count(*) FROM messages WHERE state IN ('pending', 'retrying'))
+		       + (SELECT count(*) FROM messages WHERE state = 'delivering')`).Scan(&b.PendingChanges, &b.WaitingMessages)
 	if err != nil {
 		return b, fmt.Errorf("counting backlog: %w", err)
 	}
