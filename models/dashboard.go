@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -92,4 +93,50 @@ func (db *DB) FindFailingWebhooks(ctx context.Context, now time.Time, limit int)
 		return nil, fmt.Errorf("reading failing webhooks: %w", err)
 	}
 	return out, nil
+}
+
+// WebhookHealth is how a webhook has fared lately.
+type WebhookHealth struct {
+	Succeeded24h, Failed24h int
+	LastFailureAt           *time.Time
+	LastFailure             string
+	VerifiedAt              *time.Time
+	VerifyFailures          int
+	NextVerifyAt            *time.Time
+	LastVerifyResult        string
+}
+
+// FindWebhookHealth reads a webhook's last 24 hours of deliveries and its verification state.
+func (db *DB) FindWebhookHealth(ctx context.Context, w *Webhook, now time.Time) (WebhookHealth, error) {
+	var h WebhookHealth
+	err := db.Pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE state = 'succeeded'), count(*) FILTER (WHERE state IN ('failed', 'retrying'))
+		FROM messages WHERE webhook_id = $1 AND kind = 'changes' AND created_at > $2`, w.ID, now.Add(-24*time.Hour)).
+		Scan(&h.Succeeded24h, &h.Failed24h)
+	if err != nil {
+		return h, fmt.Errorf("reading health of %s: %w", w.ID, err)
+	}
+	var status *int
+	var lastErr string
+	err = db.Pool.QueryRow(ctx, `
+		SELECT last_attempt_at, last_status, last_error FROM messages
+		WHERE webhook_id = $1 AND state IN ('failed', 'retrying') AND last_attempt_at IS NOT NULL
+		ORDER BY last_attempt_at DESC LIMIT 1`, w.ID).Scan(&h.LastFailureAt, &status, &lastErr)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return h, fmt.Errorf("reading last failure of %s: %w", w.ID, err)
+	}
+	switch {
+	case status != nil && lastErr != "":
+		h.LastFailure = fmt.Sprintf("%d: %s", *status, lastErr)
+	case status != nil:
+		h.LastFailure = fmt.Sprintf("answered %d", *status)
+	default:
+		h.LastFailure = lastErr
+	}
+	err = db.Pool.QueryRow(ctx, `SELECT last_verified_at, failures, next_verify_at, last_result FROM endpoints WHERE url = $1`, w.URL).
+		Scan(&h.VerifiedAt, &h.VerifyFailures, &h.NextVerifyAt, &h.LastVerifyResult)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return h, fmt.Errorf("reading verification of %s: %w", w.URL, err)
+	}
+	return h, nil
 }

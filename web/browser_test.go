@@ -298,6 +298,10 @@ func TestBrowserDeliveryFlow(t *testing.T) {
 	screenshot(t, ctx, "message-resent")
 	step(t, ctx, chromedp.Navigate(b.srv.URL+"/events/"+ev["id"].(string)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="event-deliveries"]`)))
 	screenshot(t, ctx, "event")
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="chart"]`)))
+	screenshot(t, ctx, "dashboard-data")
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/webhooks/"+h.ID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="health"]`)))
+	screenshot(t, ctx, "webhook-health")
 
 	// A partner sees its own log, not another partner's.
 	pu, ppw := mustCreateUser(t, b.db, models.RolePartner, mine.ID)

@@ -39,6 +39,10 @@ func TestDashboard(t *testing.T) {
 	n, _ := strconv.Atoi(m[1])
 	require.Positive(t, n, "the hourly rollup counted the attempt")
 
+	_, body = staff.get("/webhooks/" + h.ID)
+	require.Contains(t, body, "0.0 % of 1 messages in the last 24 h")
+	require.Contains(t, body, "connection refused", "the last failure says why")
+
 	require.NoError(t, b.db.SetWebhookState(ctx, h.ID, models.WebhookDisabled, "3 verification calls failed", "", time.Now()))
 	_, body = staff.get("/")
 	require.Contains(t, body, "3 verification calls failed")

@@ -86,6 +86,14 @@ func (s *Server) renderWebhookPage(w http.ResponseWriter, r *http.Request, secre
 	}
 	u := currentUser(r)
 	props := views.WebhookDetailProps{Hook: d, Secret: secret, CanEdit: canEditWebhooks(u), CanResend: u.Role == models.RoleAdmin}
+	health, err := s.db.FindWebhookHealth(r.Context(), h, s.now())
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	props.Health = views.HealthView{Succeeded: health.Succeeded24h, Failed: health.Failed24h, LastFailureAt: health.LastFailureAt,
+		LastFailure: health.LastFailure, VerifiedAt: health.VerifiedAt, VerifyFailures: health.VerifyFailures,
+		NextVerifyAt: health.NextVerifyAt, LastVerifyResult: health.LastVerifyResult}
 	recent, _, err := s.db.FindMessages(r.Context(), models.MessageFilter{WebhookID: h.ID, Limit: 10})
 	if err != nil {
 		s.error(w, r, err)
