@@ -265,3 +265,39 @@ func TestVerificationTwoInstances(t *testing.T) {
 		require.Greater(t, vr.calls[i].At.Sub(vr.calls[i-1].At), interval/2, "never two calls at once")
 	}
 }
+
+// TestClockJump: after the clock jumps a day forward, each overdue endpoint gets one call and
+// the retention runs once, not once per missed interval.
+func TestClockJump(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	w := mustWebhook(t, db, "http://127.0.0.1:9/jump-"+models.NewID(""), models.WebhookInput{EventTypes: []string{"account.created"}})
+	interval := time.Hour
+	require.NoError(t, db.SyncEndpoints(ctx, interval))
+	later := time.Now().Add(24 * time.Hour)
+	claimed := 0
+	for range 5 {
+		eps, err := db.ClaimDueEndpoints(ctx, later, interval, 100)
+		require.NoError(t, err)
+		for _, ep := range eps {
+			if ep.URL == w.URL {
+				claimed++
+			}
+		}
+	}
+	require.Equal(t, 1, claimed, "one call for the 24 missed intervals")
+	name := "jump-" + models.NewID("")
+	ran := 0
+	for _, at := range []time.Time{time.Now(), later, later, later.Add(time.Minute)} {
+		ok, err := db.ClaimSchedule(ctx, name, 24*time.Hour, at)
+		require.NoError(t, err)
+		if ok {
+			ran++
+		}
+	}
+	require.Equal(t, 2, ran, "now, then once after the jump")
+	// And back: a clock that jumps back runs nothing early.
+	ok, err := db.ClaimSchedule(ctx, name, 24*time.Hour, time.Now().Add(-48*time.Hour))
+	require.NoError(t, err)
+	require.False(t, ok)
+}

@@ -113,3 +113,47 @@ func BenchmarkDashboard(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWebhookList is a page of the webhook list among 20,000 webhooks, and the course
+// type-ahead among 100,000 courses.
+func BenchmarkWebhookList(b *testing.B) {
+	db := dbtest.DB(b)
+	ctx := context.Background()
+	for _, q := range []string{
+		`INSERT INTO partners (id, name) SELECT 'ptn_many_' || i, 'Many ' || i FROM generate_series(1, 100) i ON CONFLICT DO NOTHING`,
+		`INSERT INTO webhooks (id, partner_id, name, url, secret_enc, all_event_types, created_at)
+		 SELECT 'wh_many_' || i, 'ptn_many_' || (i % 100 + 1), 'Integration ' || md5(i::text), 'https://hooks' || i || '.example.com/in', '\x00', true,
+		        now() - i * interval '1 minute'
+		 FROM generate_series(1, 20000) i ON CONFLICT DO NOTHING`,
+		`INSERT INTO courses (id, title) SELECT 'course-' || i, 'Course ' || md5(i::text) || ' safety' FROM generate_series(1, 100000) i ON CONFLICT DO NOTHING`,
+		`VACUUM ANALYZE`,
+	} {
+		if _, err := db.Pool.Exec(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, bc := range []struct {
+		name string
+		f    models.WebhookFilter
+	}{
+		{"FirstPage", models.WebhookFilter{}},
+		{"Partner", models.WebhookFilter{PartnerID: "ptn_many_42"}},
+		{"Search", models.WebhookFilter{Search: "hooks1234."}},
+		{"State", models.WebhookFilter{State: "paused"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := db.FindWebhooks(ctx, bc.f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("CourseTypeahead", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := db.FindCourses(ctx, models.CourseFilter{Search: "3f2a", Limit: 20}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
