@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"flag"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,7 +22,27 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
+func TestMain(m *testing.M) {
+	os.Exit(dbtest.Main(&checkedM{m}))
+}
+
+// checkedM fails the run when the API tests made no request that the OpenAPI document check saw.
+type checkedM struct{ *testing.M }
+
+func (c *checkedM) Run() int {
+	code := c.M.Run()
+	if code == 0 && validatedRequests.Load() == 0 && !testing.Short() && runAll() {
+		println("no API request was checked against the OpenAPI document")
+		return 1
+	}
+	return code
+}
+
+// runAll reports whether the whole package ran (no -run filter), when the count must be above 0.
+func runAll() bool {
+	f := flag.Lookup("test.run")
+	return f == nil || f.Value.String() == ""
+}
 
 // testKey is a fixed instance key for tests.
 var testKey = []byte("0123456789abcdef0123456789abcdef")
@@ -37,7 +58,7 @@ func setup(t *testing.T) *bundle {
 	t.Helper()
 	b := &bundle{db: dbtest.DB(t)}
 	b.db.Sealer = testSealer
-	srv := httptest.NewServer(setupServer(t, b).Handler())
+	srv := httptest.NewServer(validatingAPI(t, setupServer(t, b).Handler()))
 	t.Cleanup(srv.Close)
 	b.srv = srv
 	return b

@@ -10,7 +10,7 @@ import (
 //go:embed openapi.json
 var openAPI []byte
 
-// OpenAPI returns the OpenAPI 3.1 document of the API.
+// OpenAPI returns the OpenAPI 3.0 document of the API.
 func OpenAPI() []byte { return openAPI }
 
 func serveOpenAPI(w http.ResponseWriter, r *http.Request) {

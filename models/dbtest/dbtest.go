@@ -28,7 +28,7 @@ var (
 
 // Main runs the package's tests against a fresh database and removes it afterwards. Call it
 // from TestMain: func TestMain(m *testing.M) { os.Exit(dbtest.Main(m)) }
-func Main(m *testing.M) int {
+func Main(m interface{ Run() int }) int {
 	ctx := context.Background()
 	admin := os.Getenv("TEST_DATABASE_URL")
 	if admin == "" {
