@@ -65,9 +65,19 @@ func (e *IdempotencyConflictError) Error() string {
 // repeated under an idempotency key come back as first stored. fieldName names the field of
 // event i in validation errors.
 func (db *DB) IngestEvents(ctx context.Context, evs []NewEvent, now time.Time, fieldName func(i int, field string) string) ([]Event, error) {
-	if err := db.checkEventTypes(ctx, evs, fieldName); err != nil {
-		return nil, err
+	out, err := db.ingest(ctx, evs, now)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" && pgErr.ConstraintName == "events_type_fkey" {
+		// The catalogue is checked only when the insert refuses a type, which keeps the
+		// common case to one statement; this names every bad event.
+		if verr := db.checkEventTypes(ctx, evs, fieldName); verr != nil {
+			return nil, verr
+		}
 	}
+	return out, err
+}
+
+func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Event, error) {
 	out := make([]Event, len(evs))
 	store := func(ctx context.Context, q querier, fresh []int) error {
 		n := len(fresh)
