@@ -258,6 +258,11 @@ func (r *Runner) deliverLoop(ctx context.Context) {
 			if len(ds) == free {
 				continue // there may be more due right now
 			}
+			if len(ds) > 0 {
+				// Busy: the deliveries just started wake the loop when they finish.
+				r.wait(ctx, done, r.cfg.PollInterval)
+				continue
+			}
 		}
 		// Wait for a slot or a webhook's cap to free up, for new work, or for the next due time.
 		wait := r.cfg.PollInterval
@@ -268,14 +273,19 @@ func (r *Runner) deliverLoop(ctx context.Context) {
 		} else if has && time.Until(next) > 0 {
 			wait = min(wait, time.Until(next))
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-		case <-done:
-		case <-r.deliverWake:
-		case <-t.C:
-		}
-		t.Stop()
+		r.wait(ctx, done, wait)
+	}
+}
+
+// wait sleeps until a delivery finishes, new work is announced, or d passes.
+func (r *Runner) wait(ctx context.Context, done chan struct{}, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-done:
+	case <-r.deliverWake:
+	case <-t.C:
 	}
 }
 

@@ -237,47 +237,47 @@ func (db *DB) RecordAttempts(ctx context.Context, as []AttemptOutcome) error {
 			scheduled[i] = 1
 		}
 	}
-	return pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		b.Queue(`
-			INSERT INTO attempts (message_id, webhook_id, trigger, started_at, url, method, request_headers, response_status,
-			                      response_headers, response_body, response_truncated, duration_ms, error, success)
-			SELECT message_id, webhook_id, trigger, started_at, url, method, request_headers::jsonb, response_status,
-			       response_headers::jsonb, response_body, response_truncated, duration_ms, error, success
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::int[],
-			            $9::text[], $10::bytea[], $11::bool[], $12::int[], $13::text[], $14::bool[])
-			     AS a(message_id, webhook_id, trigger, started_at, url, method, request_headers, response_status,
-			          response_headers, response_body, response_truncated, duration_ms, error, success)`,
-			msgIDs, hookIDs, triggers, started, urls, methods, reqHdrs, statuses, respHdrs, bodies, truncated, durations, errs, success)
-		// One message can appear twice in a batch only if two instances raced on an expired
-		// lease; the later row wins, which is as good as either.
-		b.Queue(`
-			UPDATE messages m SET state = u.state, attempt_count = m.attempt_count + 1,
-			       scheduled_attempts = m.scheduled_attempts + u.scheduled,
-			       last_status = u.status, last_error = u.error, last_attempt_at = u.started_at,
-			       next_attempt_at = u.next_at, lease_until = NULL, resend_requested = false,
-			       finished_at = CASE WHEN u.state IN ('succeeded', 'failed') THEN u.started_at + make_interval(secs => u.duration_ms / 1000.0) END
-			FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::int[])
-			     AS u(id, state, scheduled, status, error, started_at, next_at, duration_ms)
-			WHERE m.id = u.id`,
-			msgIDs, states, scheduled, statuses, errs, started, nexts, durations)
-		// The hourly rollup counts deliveries of changes only: tests and verification calls
-		// are not deliveries.
-		b.Queue(`
-			INSERT INTO delivery_hours (hour, succeeded, failed)
-			SELECT date_trunc('hour', u.started_at), count(*) FILTER (WHERE u.success), count(*) FILTER (WHERE NOT u.success)
-			FROM unnest($1::text[], $2::timestamptz[], $3::bool[]) AS u(id, started_at, success)
-			JOIN messages m ON m.id = u.id AND m.kind = 'changes'
-			GROUP BY 1
-			ORDER BY 1
-			ON CONFLICT (hour) DO UPDATE SET succeeded = delivery_hours.succeeded + EXCLUDED.succeeded,
-			                                 failed = delivery_hours.failed + EXCLUDED.failed`,
-			msgIDs, started, success)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("recording %d attempts: %w", n, err)
-		}
-		return nil
-	})
+	// One batch, one round trip: PostgreSQL runs the statements of a batch as one implicit
+	// transaction, so they all apply or none do.
+	b := &pgx.Batch{}
+	b.Queue(`
+		INSERT INTO attempts (message_id, webhook_id, trigger, started_at, url, method, request_headers, response_status,
+		                      response_headers, response_body, response_truncated, duration_ms, error, success)
+		SELECT message_id, webhook_id, trigger, started_at, url, method, request_headers::jsonb, response_status,
+		       response_headers::jsonb, response_body, response_truncated, duration_ms, error, success
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::int[],
+		            $9::text[], $10::bytea[], $11::bool[], $12::int[], $13::text[], $14::bool[])
+		     AS a(message_id, webhook_id, trigger, started_at, url, method, request_headers, response_status,
+		          response_headers, response_body, response_truncated, duration_ms, error, success)`,
+		msgIDs, hookIDs, triggers, started, urls, methods, reqHdrs, statuses, respHdrs, bodies, truncated, durations, errs, success)
+	// One message can appear twice in a batch only if two instances raced on an expired
+	// lease; the later row wins, which is as good as either.
+	b.Queue(`
+		UPDATE messages m SET state = u.state, attempt_count = m.attempt_count + 1,
+		       scheduled_attempts = m.scheduled_attempts + u.scheduled,
+		       last_status = u.status, last_error = u.error, last_attempt_at = u.started_at,
+		       next_attempt_at = u.next_at, lease_until = NULL, resend_requested = false,
+		       finished_at = CASE WHEN u.state IN ('succeeded', 'failed') THEN u.started_at + make_interval(secs => u.duration_ms / 1000.0) END
+		FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::int[])
+		     AS u(id, state, scheduled, status, error, started_at, next_at, duration_ms)
+		WHERE m.id = u.id`,
+		msgIDs, states, scheduled, statuses, errs, started, nexts, durations)
+	// The hourly rollup counts deliveries of changes only: tests and verification calls
+	// are not deliveries.
+	b.Queue(`
+		INSERT INTO delivery_hours (hour, succeeded, failed)
+		SELECT date_trunc('hour', u.started_at), count(*) FILTER (WHERE u.success), count(*) FILTER (WHERE NOT u.success)
+		FROM unnest($1::text[], $2::timestamptz[], $3::bool[]) AS u(id, started_at, success)
+		JOIN messages m ON m.id = u.id AND m.kind = 'changes'
+		GROUP BY 1
+		ORDER BY 1
+		ON CONFLICT (hour) DO UPDATE SET succeeded = delivery_hours.succeeded + EXCLUDED.succeeded,
+		                                 failed = delivery_hours.failed + EXCLUDED.failed`,
+		msgIDs, started, success)
+	if err := db.Pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("recording %d attempts: %w", n, err)
+	}
+	return nil
 }
 
 // FindMessageByID returns the message with id.
