@@ -215,8 +215,7 @@ func TestLoad(t *testing.T) {
 					var diag []string
 					rows, _ := dbtest.DB(t).Pool.Query(context.Background(), `
 						SELECT 'message ' || state, count(*) FROM messages GROUP BY state
-						UNION ALL SELECT 'change ' || state, count(*) FROM changes GROUP BY state
-						UNION ALL SELECT 'batches', count(*) FROM webhook_batches`)
+						UNION ALL SELECT 'change ' || state, count(*) FROM changes GROUP BY state`)
 					for rows.Next() {
 						var k string
 						var n int
@@ -286,10 +285,12 @@ func TestLoad(t *testing.T) {
 		at time.Time
 	}
 	var sents []sent
-	tick := time.NewTicker(time.Second / time.Duration(rate))
-	end := time.Now().Add(time.Duration(seconds) * time.Second)
-	for time.Now().Before(end) {
-		<-tick.C
+	// Open loop: post i goes out at start + i/rate whatever became of the earlier ones, so a
+	// slow answer delays nothing else and the rate is the one asked for.
+	total := rate * seconds
+	start = time.Now()
+	for i := range total {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -303,8 +304,8 @@ func TestLoad(t *testing.T) {
 			mu.Unlock()
 		}()
 	}
-	tick.Stop()
 	wg.Wait()
+	postRate := float64(total) / time.Since(start).Seconds()
 	ids := make([]string, len(sents))
 	for i, s := range sents {
 		ids[i] = s.id
@@ -315,8 +316,8 @@ func TestLoad(t *testing.T) {
 		got, _ := lr.got(s.id)
 		lat = append(lat, max(0, got.Sub(s.at)))
 	}
-	report = append(report, fmt.Sprintf("latency at %d events/s (%d events): p50 %s, p95 %s, p99 %s from 202 to receipt",
-		rate, len(lat), percentile(lat, .50).Round(time.Millisecond/10), percentile(lat, .95).Round(time.Millisecond/10), percentile(lat, .99).Round(time.Millisecond/10)))
+	report = append(report, fmt.Sprintf("latency at %d events/s (%d single-event posts, %.0f/s achieved): p50 %s, p95 %s, p99 %s from 202 to receipt",
+		rate, len(lat), postRate, percentile(lat, .50).Round(time.Millisecond/10), percentile(lat, .95).Round(time.Millisecond/10), percentile(lat, .99).Round(time.Millisecond/10)))
 	report = append(report, "peak memory of the hookrelay process (VmHWM): "+peakMemory(inst.cmd.Process.Pid))
 	cleanups[0]()
 	for _, line := range report {

@@ -196,8 +196,9 @@ func (r *Runner) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 }
 
-// sleepUntil waits for a wake-up, the next due time or the poll interval, whichever is first.
-func (r *Runner) sleepUntil(ctx context.Context, wake chan struct{}, next time.Time, has bool) {
+// sleepUntil waits for new changes (from this process or, through a notification, another),
+// the next due time or the poll interval, whichever is first.
+func (r *Runner) sleepUntil(ctx context.Context, added <-chan struct{}, next time.Time, has bool) {
 	d := r.cfg.PollInterval
 	if has {
 		d = min(d, time.Until(next))
@@ -209,32 +210,39 @@ func (r *Runner) sleepUntil(ctx context.Context, wake chan struct{}, next time.T
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-	case <-wake:
+	case <-added:
+	case <-r.batchWake:
 	case <-t.C:
 	}
 }
 
 func (r *Runner) batchLoop(ctx context.Context) {
+	added, unsubscribe := r.db.ChangesAdded()
+	defer unsubscribe()
 	for ctx.Err() == nil {
-		next, has, err := r.db.NextBatchDue(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				r.log.Error("finding next batch", "err", err)
-			}
-		} else if has && !next.After(time.Now()) {
-			found, err := r.db.FlushDueBatch(ctx, time.Now())
+		due, next, has, err := r.db.DueBatches(ctx, time.Now(), 100)
+		if err != nil && ctx.Err() == nil {
+			r.log.Error("finding due batches", "err", err)
+		}
+		flushed := 0
+		for _, id := range due {
+			found, err := r.db.FlushBatch(ctx, id, time.Now())
 			if err != nil && ctx.Err() == nil {
-				r.log.Error("flushing batch", "err", err)
+				r.log.Error("flushing batch", "webhook_id", id, "err", err)
 			}
 			if found {
-				poke(r.deliverWake)
-				continue
+				flushed++
 			}
-			// Due, but locked by another instance's flush or an ingest about to commit: look
-			// again in a moment.
-			next = time.Now().Add(5 * time.Millisecond)
 		}
-		r.sleepUntil(ctx, r.batchWake, next, has)
+		if flushed > 0 {
+			poke(r.deliverWake)
+			continue
+		}
+		if len(due) > 0 {
+			// Due, but another instance is flushing it: look again in a moment.
+			next, has = time.Now().Add(5*time.Millisecond), true
+		}
+		r.sleepUntil(ctx, added, next, has)
 	}
 }
 

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -60,7 +59,6 @@ type pendingChange struct {
 }
 
 type flushWebhook struct {
-	state           string
 	format          string
 	maxChanges      int
 	appendEventType bool
@@ -76,69 +74,96 @@ type newMessage struct {
 	changeIDs  []int64
 }
 
-// FlushDueBatch closes one batch window that is due at now: the webhook's pending changes are
-// collapsed per object and turned into messages, in one transaction. It reports whether a
-// window was due; SKIP LOCKED lets several instances flush different webhooks at once.
-func (db *DB) FlushDueBatch(ctx context.Context, now time.Time) (bool, error) {
+// DueBatches finds the active webhooks whose batch window has closed at now (at most limit),
+// and when the earliest window still open closes. A window opens with a webhook's first
+// pending change, so it is read off the changes themselves: one index probe per webhook that
+// has any, skipping from one webhook to the next.
+func (db *DB) DueBatches(ctx context.Context, now time.Time, limit int) (due []string, next time.Time, has bool, err error) {
+	rows, err := db.Pool.Query(ctx, `
+		WITH RECURSIVE p AS (
+			(SELECT webhook_id, created_at FROM changes WHERE state = 'pending' ORDER BY webhook_id, created_at LIMIT 1)
+			UNION ALL
+			SELECT n.webhook_id, n.created_at FROM p CROSS JOIN LATERAL (
+				SELECT webhook_id, created_at FROM changes
+				WHERE state = 'pending' AND webhook_id > p.webhook_id ORDER BY webhook_id, created_at LIMIT 1) n
+		)
+		SELECT w.id, p.created_at + make_interval(secs => w.batch_window_seconds) AS due
+		FROM p JOIN webhooks w ON w.id = p.webhook_id
+		WHERE w.state = 'active'
+		ORDER BY due`)
+	if err != nil {
+		return nil, time.Time{}, false, fmt.Errorf("finding due batches: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			return nil, time.Time{}, false, fmt.Errorf("reading due batch: %w", err)
+		}
+		if at.After(now) {
+			return due, at, true, nil
+		}
+		if len(due) < limit {
+			due = append(due, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, time.Time{}, false, fmt.Errorf("finding due batches: %w", err)
+	}
+	return due, time.Time{}, false, nil
+}
+
+// FlushBatch closes the batch window of webhookID if it is due at now: the pending changes are
+// collapsed per object and turned into messages, in one transaction. It reports false when
+// there was nothing to do, or another instance is flushing the webhook (its row is locked
+// meanwhile; inserting changes takes only a key-share lock, so ingestion goes on).
+func (db *DB) FlushBatch(ctx context.Context, webhookID string, now time.Time) (bool, error) {
 	found := false
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		var webhookID string
-		var w flushWebhook
-		err := tx.QueryRow(ctx, `
-			WITH claimed AS (
-				DELETE FROM webhook_batches WHERE webhook_id = (
-					SELECT webhook_id FROM webhook_batches WHERE due_at <= $1 ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-				RETURNING webhook_id
+		rows, err := tx.Query(ctx, `
+			WITH w AS (
+				SELECT id, format, max_changes, append_event_type FROM webhooks
+				WHERE id = $1 AND state = 'active'
+				  AND (SELECT min(created_at) FROM changes WHERE webhook_id = $1 AND state = 'pending')
+				      <= $2::timestamptz - make_interval(secs => batch_window_seconds)
+				FOR NO KEY UPDATE SKIP LOCKED
 			)
-			SELECT w.id, w.state, w.format, w.max_changes, w.append_event_type FROM claimed c JOIN webhooks w ON w.id = c.webhook_id`, now).
-			Scan(&webhookID, &w.state, &w.format, &w.maxChanges, &w.appendEventType)
-		if errors.Is(err, pgx.ErrNoRows) {
+			SELECT w.format, w.max_changes, w.append_event_type,
+			       c.id, e.id, e.type, e.action, e.object, e.object_id, e.url, e.course_id, e.occurred_at, e.data, e.seq
+			FROM w JOIN changes c ON c.webhook_id = w.id AND c.state = 'pending' JOIN events e ON e.id = c.event_id
+			ORDER BY e.occurred_at, e.seq
+			LIMIT $3`, webhookID, now, maxFlushChanges)
+		if err != nil {
+			return fmt.Errorf("reading pending changes of %s: %w", webhookID, err)
+		}
+		var w flushWebhook
+		var pending []pendingChange
+		for rows.Next() {
+			var p pendingChange
+			if err := rows.Scan(&w.format, &w.maxChanges, &w.appendEventType,
+				&p.changeID, &p.EventID, &p.Type, &p.Action, &p.Object, &p.ObjectID, &p.URL, &p.CourseID, &p.OccurredAt, &p.Data, &p.seq); err != nil {
+				rows.Close()
+				return fmt.Errorf("reading pending change: %w", err)
+			}
+			p.OccurredAt = p.OccurredAt.UTC()
+			pending = append(pending, p)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("reading pending changes of %s: %w", webhookID, err)
+		}
+		if len(pending) == 0 {
 			return nil
-		} else if err != nil {
-			return fmt.Errorf("claiming a due batch: %w", err)
 		}
 		found = true
-		return flushWebhookChanges(ctx, tx, webhookID, w, now)
+		// Beyond maxFlushChanges (a long pause's backlog) the rest stays pending and, its window
+		// long closed, is the next flush: each step collapses within itself.
+		return storeMessages(ctx, tx, webhookID, w, pending, now)
 	})
 	return found, err
 }
 
-func flushWebhookChanges(ctx context.Context, tx pgx.Tx, webhookID string, w flushWebhook, now time.Time) error {
-	if w.state != WebhookActive {
-		return nil // the changes wait; resuming the webhook schedules a flush
-	}
-	rows, err := tx.Query(ctx, `
-		SELECT c.id, e.id, e.type, e.action, e.object, e.object_id, e.url, e.course_id, e.occurred_at, e.data, e.seq
-		FROM changes c JOIN events e ON e.id = c.event_id
-		WHERE c.webhook_id = $1 AND c.state = 'pending'
-		ORDER BY e.occurred_at, e.seq
-		LIMIT $2
-		FOR UPDATE OF c`, webhookID, maxFlushChanges+1)
-	if err != nil {
-		return fmt.Errorf("reading pending changes of %s: %w", webhookID, err)
-	}
-	var pending []pendingChange
-	for rows.Next() {
-		var p pendingChange
-		if err := rows.Scan(&p.changeID, &p.EventID, &p.Type, &p.Action, &p.Object, &p.ObjectID, &p.URL, &p.CourseID, &p.OccurredAt, &p.Data, &p.seq); err != nil {
-			rows.Close()
-			return fmt.Errorf("reading pending change: %w", err)
-		}
-		p.OccurredAt = p.OccurredAt.UTC()
-		pending = append(pending, p)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading pending changes of %s: %w", webhookID, err)
-	}
-	if len(pending) > maxFlushChanges {
-		pending = pending[:maxFlushChanges]
-		if err := scheduleBatches(ctx, tx, []string{webhookID}, now.Add(-time.Hour)); err != nil {
-			return err
-		}
-	}
-	if len(pending) == 0 {
-		return nil
-	}
+func storeMessages(ctx context.Context, tx pgx.Tx, webhookID string, w flushWebhook, pending []pendingChange, now time.Time) error {
 	kept, superseded, supersededBy := collapse(pending)
 	msgs, err := buildMessages(kept, w, now)
 	if err != nil {
@@ -290,7 +315,6 @@ func queueMessages(b *pgx.Batch, webhookID string, msgs []newMessage, now time.T
 	b.Queue(`
 		UPDATE changes c SET state = 'sent', message_id = u.message_id
 		FROM unnest($1::bigint[], $2::text[]) AS u(id, message_id) WHERE c.id = u.id`, changeIDs, changeMsgs)
-	b.Queue(`SELECT pg_notify('hookrelay_messages', '')`)
 }
 
 func nonNil(s []string) []string {
@@ -298,16 +322,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// NextBatchDue returns when the earliest batch window closes, or false when none is open.
-func (db *DB) NextBatchDue(ctx context.Context) (time.Time, bool, error) {
-	var t *time.Time
-	if err := db.Pool.QueryRow(ctx, `SELECT min(due_at) FROM webhook_batches`).Scan(&t); err != nil {
-		return time.Time{}, false, fmt.Errorf("finding next batch: %w", err)
-	}
-	if t == nil {
-		return time.Time{}, false, nil
-	}
-	return *t, true, nil
 }

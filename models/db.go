@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -21,7 +22,47 @@ type DB struct {
 	Gorm *gorm.DB
 	// Sealer encrypts the secrets stored in webhooks.
 	Sealer *Sealer
+
+	changed signal
 }
+
+// signal wakes this process's waiters, each through its own channel of one.
+type signal struct {
+	mu   sync.Mutex
+	subs map[chan struct{}]struct{}
+}
+
+func (s *signal) subscribe() (<-chan struct{}, func()) {
+	c := make(chan struct{}, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.subs == nil {
+		s.subs = map[chan struct{}]struct{}{}
+	}
+	s.subs[c] = struct{}{}
+	return c, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.subs, c)
+	}
+}
+
+func (s *signal) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.subs {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// ChangesAdded signals each time this process commits new pending changes, so that its batch
+// worker closes a window of zero at once. It is in-process on purpose: NOTIFY would serialize
+// the commits of every ingesting transaction. Other instances find the changes when they next
+// look (their poll interval), which matters only if this one dies first.
+func (db *DB) ChangesAdded() (<-chan struct{}, func()) { return db.changed.subscribe() }
 
 // Open connects to PostgreSQL at url with at most maxConns connections shared by all users of
 // the pool.

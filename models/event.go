@@ -79,6 +79,7 @@ func (db *DB) IngestEvents(ctx context.Context, evs []NewEvent, now time.Time, f
 
 func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Event, error) {
 	out := make([]Event, len(evs))
+	var changes int
 	store := func(ctx context.Context, q querier, fresh []int) error {
 		n := len(fresh)
 		ids, types, actions := make([]string, n), make([]string, n), make([]string, n)
@@ -96,11 +97,10 @@ func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Even
 			objects[j], objectIDs[j], courses[j], urls[j], keys[j] = ev.Object, ev.ObjectID, ev.CourseID, ev.URL, ev.IdempotencyKey
 			occurred[j], data[j], hashes[j] = ev.OccurredAt, string(ev.Data), ev.ContentHash
 		}
-		// One statement stores the events, records a change for every webhook that wants each,
-		// and opens the batch window of each active webhook that has none open. The no-op update
-		// on conflict locks the batch row until commit, so a flush cannot close the window in
-		// between and miss the changes just added.
-		_, err := q.Exec(ctx, `
+		// One statement stores the events and records a change for every webhook that wants
+		// each. Nothing else is written: a webhook's batch window is read off its pending changes,
+		// so concurrent posts for the same webhook never wait on each other.
+		err := q.QueryRow(ctx, `
 			WITH e AS (
 				INSERT INTO events (id, type, object, object_id, action, course_id, url, occurred_at, received_at, data, idempotency_key, content_hash)
 				SELECT id, type, object, object_id, action, course_id, url, occurred_at, $9, data::jsonb, idempotency_key, content_hash
@@ -119,17 +119,10 @@ func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Even
 				SELECT c.webhook_id, c.event_id, $9 FROM cand c JOIN webhooks w ON w.id = c.webhook_id
 				WHERE w.all_courses OR EXISTS (SELECT 1 FROM webhook_courses wc WHERE wc.webhook_id = c.webhook_id AND wc.course_id = c.course_id)
 				ON CONFLICT DO NOTHING
-				RETURNING webhook_id
-			),
-			scheduled AS (
-				INSERT INTO webhook_batches (webhook_id, due_at)
-				SELECT id, $9::timestamptz + make_interval(secs => batch_window_seconds) FROM webhooks
-				WHERE id IN (SELECT webhook_id FROM ch) AND state = 'active' ORDER BY id
-				ON CONFLICT (webhook_id) DO UPDATE SET due_at = webhook_batches.due_at
-				RETURNING (xmax = 0) AS inserted
+				RETURNING 1
 			)
-			SELECT pg_notify('hookrelay_batches', '') FROM scheduled WHERE inserted LIMIT 1`,
-			ids, types, objects, objectIDs, actions, courses, urls, occurred, now, data, keys, hashes)
+			SELECT count(*) FROM ch`,
+			ids, types, objects, objectIDs, actions, courses, urls, occurred, now, data, keys, hashes).Scan(&changes)
 		if err != nil {
 			return fmt.Errorf("storing %d events: %w", n, err)
 		}
@@ -145,6 +138,7 @@ func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Even
 		if err := store(ctx, db.Pool, all); err != nil {
 			return nil, err
 		}
+		db.announce(changes)
 		return out, nil
 	}
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
@@ -165,12 +159,20 @@ func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Even
 	if err != nil {
 		return nil, err
 	}
+	db.announce(changes)
 	return out, nil
+}
+
+// announce wakes this process's batch worker once new changes are committed.
+func (db *DB) announce(changes int) {
+	if changes > 0 {
+		db.changed.fire()
+	}
 }
 
 // querier is what a pool and a transaction have in common.
 type querier interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 func (db *DB) checkEventTypes(ctx context.Context, evs []NewEvent, fieldName func(int, string) string) error {
@@ -257,24 +259,6 @@ func resolveIdempotency(ctx context.Context, tx pgx.Tx, evs []NewEvent, now time
 		fresh = append(fresh, i)
 	}
 	return fresh, repeats, nil
-}
-
-// scheduleBatches starts the batch window of each active webhook in ids that has none running.
-// The no-op update on conflict locks the batch row until this transaction commits, so a flush
-// cannot close the window in between and miss the changes just added.
-func scheduleBatches(ctx context.Context, tx pgx.Tx, ids []string, now time.Time) error {
-	if _, err := tx.Exec(ctx, `
-		WITH scheduled AS (
-			INSERT INTO webhook_batches (webhook_id, due_at)
-			SELECT id, $2::timestamptz + make_interval(secs => batch_window_seconds) FROM webhooks
-			WHERE id = ANY($1) AND state = 'active' ORDER BY id
-			ON CONFLICT (webhook_id) DO UPDATE SET due_at = webhook_batches.due_at
-			RETURNING (xmax = 0) AS inserted
-		)
-		SELECT pg_notify('hookrelay_batches', '') FROM scheduled WHERE inserted LIMIT 1`, ids, now); err != nil {
-		return fmt.Errorf("scheduling batches: %w", err)
-	}
-	return nil
 }
 
 // FindEventByID returns the event with id.

@@ -604,12 +604,8 @@ func (db *DB) SetWebhookState(ctx context.Context, id, state, reason, backlog st
 			}
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO webhook_batches (webhook_id, due_at)
-			SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM changes WHERE webhook_id = $1 AND state = 'pending')
-			ON CONFLICT (webhook_id) DO UPDATE SET due_at = LEAST(webhook_batches.due_at, EXCLUDED.due_at)`, id, now); err != nil {
-			return fmt.Errorf("scheduling backlog of %s: %w", id, err)
-		}
+		// The changes that waited have long-closed windows: any instance's batch worker, once
+		// woken, flushes them.
 		if _, err := tx.Exec(ctx, `SELECT pg_notify('hookrelay_batches', ''), pg_notify('hookrelay_messages', '')`); err != nil {
 			return fmt.Errorf("notifying workers: %w", err)
 		}

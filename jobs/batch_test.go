@@ -1,0 +1,100 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/jobs"
+	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/models/dbtest"
+	"github.com/stretchr/testify/require"
+)
+
+// The window opens with the first pending change and takes in everything that arrives until it
+// closes; a change after the flush opens a new window.
+func TestBatchWindow(t *testing.T) {
+	db := testDB(t)
+	rc := newReceiver(t, nil)
+	mustWebhook(t, db, rc.URL, models.WebhookInput{BatchWindow: ptr(1)})
+	startRunner(t, db, jobs.Config{})
+
+	first := time.Now()
+	ingest(t, db, event("training.updated", "training", "a", first, `{}`))
+	ingest(t, db, event("training.updated", "training", "b", time.Now(), `{}`))
+	waitFor(t, "the first batch", 10*time.Second, func() bool { return len(rc.requests()) == 1 })
+	got := rc.requests()[0]
+	var body models.BatchPayload
+	require.NoError(t, json.Unmarshal(got.Body, &body))
+	require.Len(t, body.Changes, 2, "both changes of the window in one message")
+	require.False(t, got.At.Before(first.Add(time.Second)), "sent %s after the first change, before the window closed", got.At.Sub(first))
+
+	second := time.Now()
+	ingest(t, db, event("training.updated", "training", "a", second, `{}`))
+	waitFor(t, "the second batch", 10*time.Second, func() bool { return len(rc.requests()) == 2 })
+	require.False(t, rc.requests()[1].At.Before(second.Add(time.Second)), "a new window opened with the next change")
+}
+
+// Many posts for one webhook at once: none waits for another, and none is stranded by a flush
+// that ran while it was being committed.
+func TestConcurrentIngestOneWebhook(t *testing.T) {
+	db := testDB(t)
+	rc := newReceiver(t, nil)
+	mustWebhook(t, db, rc.URL, models.WebhookInput{Format: ptr("event")})
+	startRunner(t, db, jobs.Config{Workers: 50})
+
+	const posters, each = 8, 50
+	ids := make(chan string, posters*each)
+	var wg sync.WaitGroup
+	for p := range posters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				out, err := db.IngestEvents(context.Background(),
+					[]models.NewEvent{event("course.completed", "course", fmt.Sprintf("c-%d-%d", p, i), time.Now(), `{}`)},
+					time.Now(), func(int, string) string { return "" })
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids <- out[0].ID
+			}
+		}()
+	}
+	wg.Wait()
+	close(ids)
+	want := map[string]bool{}
+	for id := range ids {
+		want[id] = true
+	}
+	waitFor(t, "every event", 30*time.Second, func() bool { return len(rc.requests()) >= len(want) })
+	got := map[string]int{}
+	for _, r := range rc.requests() {
+		var body models.EventPayload
+		require.NoError(t, json.Unmarshal(r.Body, &body))
+		got[body.ID]++
+	}
+	for id := range want {
+		require.Equal(t, 1, got[id], "event %s delivered once", id)
+	}
+	require.Len(t, got, posters*each)
+}
+
+// Changes committed by another instance reach this one's worker without any signal from it:
+// through the poll, as they would if that instance died right after answering 202.
+func TestChangesFromAnotherInstance(t *testing.T) {
+	db := testDB(t)
+	rc := newReceiver(t, nil)
+	mustWebhook(t, db, rc.URL, models.WebhookInput{})
+	startRunner(t, db, jobs.Config{})
+
+	other, err := models.Open(context.Background(), dbtest.URL(), 2)
+	require.NoError(t, err)
+	defer other.Close()
+	ingest(t, other, event("training.updated", "training", "elsewhere", time.Now(), `{}`))
+	waitFor(t, "the change posted elsewhere", 10*time.Second, func() bool { return len(rc.requests()) == 1 })
+}
