@@ -98,3 +98,30 @@ func TestChangesFromAnotherInstance(t *testing.T) {
 	ingest(t, other, event("training.updated", "training", "elsewhere", time.Now(), `{}`))
 	waitFor(t, "the change posted elsewhere", 10*time.Second, func() bool { return len(rc.requests()) == 1 })
 }
+
+// While another transaction holds a webhook (another instance flushing it, a person saving its
+// settings), ingestion for it goes on without waiting, the flush reports busy, and the changes
+// go out once the webhook is free.
+func TestBusyWebhook(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	rc := newReceiver(t, nil)
+	w := mustWebhook(t, db, rc.URL, models.WebhookInput{})
+	startRunner(t, db, jobs.Config{})
+
+	tx, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `SELECT 1 FROM webhooks WHERE id = $1 FOR NO KEY UPDATE`, w.ID)
+	require.NoError(t, err)
+
+	quick, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = db.IngestEvents(quick, []models.NewEvent{event("training.updated", "training", "held", time.Now(), `{}`)},
+		time.Now(), func(int, string) string { return "" })
+	require.NoError(t, err, "ingestion does not wait for the webhook's row")
+	_, err = db.FlushBatch(ctx, w.ID, time.Now())
+	require.ErrorIs(t, err, models.ErrBusy)
+
+	require.NoError(t, tx.Rollback(ctx))
+	waitFor(t, "the change once the webhook is free", 10*time.Second, func() bool { return len(rc.requests()) == 1 })
+}

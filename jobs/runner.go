@@ -196,56 +196,6 @@ func (r *Runner) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 }
 
-// sleepUntil waits for new changes (from this process or, through a notification, another),
-// the next due time or the poll interval, whichever is first.
-func (r *Runner) sleepUntil(ctx context.Context, added <-chan struct{}, next time.Time, has bool) {
-	d := r.cfg.PollInterval
-	if has {
-		d = min(d, time.Until(next))
-	}
-	if d <= 0 {
-		return
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-added:
-	case <-r.batchWake:
-	case <-t.C:
-	}
-}
-
-func (r *Runner) batchLoop(ctx context.Context) {
-	added, unsubscribe := r.db.ChangesAdded()
-	defer unsubscribe()
-	for ctx.Err() == nil {
-		due, next, has, err := r.db.DueBatches(ctx, time.Now(), 100)
-		if err != nil && ctx.Err() == nil {
-			r.log.Error("finding due batches", "err", err)
-		}
-		flushed := 0
-		for _, id := range due {
-			found, err := r.db.FlushBatch(ctx, id, time.Now())
-			if err != nil && ctx.Err() == nil {
-				r.log.Error("flushing batch", "webhook_id", id, "err", err)
-			}
-			if found {
-				flushed++
-			}
-		}
-		if flushed > 0 {
-			poke(r.deliverWake)
-			continue
-		}
-		if len(due) > 0 {
-			// Due, but another instance is flushing it: look again in a moment.
-			next, has = time.Now().Add(5*time.Millisecond), true
-		}
-		r.sleepUntil(ctx, added, next, has)
-	}
-}
-
 func (r *Runner) deliverLoop(ctx context.Context) {
 	slots := make(chan struct{}, r.cfg.Workers)
 	done := make(chan struct{}, 1)

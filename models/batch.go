@@ -3,11 +3,13 @@ package models
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // MaxMessageBytes caps the body of one message (SPEC "From event to message").
@@ -114,10 +116,14 @@ func (db *DB) DueBatches(ctx context.Context, now time.Time, limit int) (due []s
 	return due, time.Time{}, false, nil
 }
 
+// ErrBusy is returned by FlushBatch when another transaction holds the webhook: another
+// instance flushing it, or someone changing its settings. Try again shortly.
+var ErrBusy = errors.New("webhook is busy")
+
 // FlushBatch closes the batch window of webhookID if it is due at now: the pending changes are
 // collapsed per object and turned into messages, in one transaction. It reports false when
-// there was nothing to do, or another instance is flushing the webhook (its row is locked
-// meanwhile; inserting changes takes only a key-share lock, so ingestion goes on).
+// there was nothing to do. The webhook's row is locked meanwhile; inserting changes takes only
+// a key-share lock on it, so ingestion goes on.
 func (db *DB) FlushBatch(ctx context.Context, webhookID string, now time.Time) (bool, error) {
 	found := false
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
@@ -127,7 +133,7 @@ func (db *DB) FlushBatch(ctx context.Context, webhookID string, now time.Time) (
 				WHERE id = $1 AND state = 'active'
 				  AND (SELECT min(created_at) FROM changes WHERE webhook_id = $1 AND state = 'pending')
 				      <= $2::timestamptz - make_interval(secs => batch_window_seconds)
-				FOR NO KEY UPDATE SKIP LOCKED
+				FOR NO KEY UPDATE NOWAIT
 			)
 			SELECT w.format, w.max_changes, w.append_event_type,
 			       c.id, e.id, e.type, e.action, e.object, e.object_id, e.url, e.course_id, e.occurred_at, e.data, e.seq
@@ -150,6 +156,10 @@ func (db *DB) FlushBatch(ctx context.Context, webhookID string, now time.Time) (
 			pending = append(pending, p)
 		}
 		if err := rows.Err(); err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
+				return ErrBusy
+			}
 			return fmt.Errorf("reading pending changes of %s: %w", webhookID, err)
 		}
 		if len(pending) == 0 {

@@ -157,3 +157,34 @@ func BenchmarkWebhookList(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDueBatches is the batch worker's look for closed windows with 5,000 webhooks that
+// each have an open window and 1,000 paused webhooks holding a backlog: one index probe per
+// webhook with pending changes.
+func BenchmarkDueBatches(b *testing.B) {
+	db := dbtest.DB(b)
+	ctx := context.Background()
+	for _, q := range []string{
+		`INSERT INTO partners (id, name) VALUES ('ptn_due', 'Due') ON CONFLICT DO NOTHING`,
+		`INSERT INTO webhooks (id, partner_id, name, url, secret_enc, all_event_types, batch_window_seconds, state)
+		 SELECT 'wh_due_' || i, 'ptn_due', 'due ' || i, 'https://due' || i || '.example.com/', '\x00', true, 60,
+		        CASE WHEN i > 5000 THEN 'paused' ELSE 'active' END
+		 FROM generate_series(1, 6000) i ON CONFLICT DO NOTHING`,
+		`INSERT INTO events (id, type, action, occurred_at) SELECT 'evt_due_' || i, 'course.completed', 'update', now()
+		 FROM generate_series(1, 10) i ON CONFLICT DO NOTHING`,
+		`INSERT INTO changes (webhook_id, event_id, created_at)
+		 SELECT 'wh_due_' || w, 'evt_due_' || e, now() - (CASE WHEN w > 5000 THEN interval '1 day' ELSE interval '0' END)
+		 FROM generate_series(1, 6000) w, generate_series(1, 10) e ON CONFLICT DO NOTHING`,
+		`VACUUM ANALYZE`,
+	} {
+		if _, err := db.Pool.Exec(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		due, _, has, err := db.DueBatches(ctx, time.Now(), 100)
+		if err != nil || len(due) != 0 || !has {
+			b.Fatalf("due %v, has %v, err %v", due, has, err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -26,43 +27,49 @@ type DB struct {
 	changed signal
 }
 
-// signal wakes this process's waiters, each through its own channel of one.
-type signal struct {
-	mu   sync.Mutex
-	subs map[chan struct{}]struct{}
+// BatchDue is when a webhook's batch window closes at the latest.
+type BatchDue struct {
+	WebhookID string
+	At        time.Time
 }
 
-func (s *signal) subscribe() (<-chan struct{}, func()) {
-	c := make(chan struct{}, 1)
+// signal hands what ingestion committed to this process's watchers.
+type signal struct {
+	mu       sync.Mutex
+	next     int
+	watchers map[int]func([]BatchDue)
+}
+
+func (s *signal) watch(fn func([]BatchDue)) func() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.subs == nil {
-		s.subs = map[chan struct{}]struct{}{}
+	if s.watchers == nil {
+		s.watchers = map[int]func([]BatchDue){}
 	}
-	s.subs[c] = struct{}{}
-	return c, func() {
+	id := s.next
+	s.next++
+	s.watchers[id] = fn
+	return func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		delete(s.subs, c)
+		delete(s.watchers, id)
 	}
 }
 
-func (s *signal) fire() {
+func (s *signal) fire(due []BatchDue) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for c := range s.subs {
-		select {
-		case c <- struct{}{}:
-		default:
-		}
+	for _, fn := range s.watchers {
+		fn(due)
 	}
 }
 
-// ChangesAdded signals each time this process commits new pending changes, so that its batch
-// worker closes a window of zero at once. It is in-process on purpose: NOTIFY would serialize
-// the commits of every ingesting transaction. Other instances find the changes when they next
-// look (their poll interval), which matters only if this one dies first.
-func (db *DB) ChangesAdded() (<-chan struct{}, func()) { return db.changed.subscribe() }
+// WatchChanges calls fn, until the returned stop is called, each time this process commits new
+// pending changes, with when the batch window of each webhook concerned closes at the latest
+// (earlier if another change opened it before). It is in-process on purpose: a NOTIFY in every
+// ingesting transaction would serialize their commits. Other instances find the changes when
+// they next look through all pending changes, which matters only if this one dies first.
+func (db *DB) WatchChanges(fn func([]BatchDue)) (stop func()) { return db.changed.watch(fn) }
 
 // Open connects to PostgreSQL at url with at most maxConns connections shared by all users of
 // the pool.

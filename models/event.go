@@ -79,7 +79,7 @@ func (db *DB) IngestEvents(ctx context.Context, evs []NewEvent, now time.Time, f
 
 func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Event, error) {
 	out := make([]Event, len(evs))
-	var changes int
+	var opened []BatchDue
 	store := func(ctx context.Context, q querier, fresh []int) error {
 		n := len(fresh)
 		ids, types, actions := make([]string, n), make([]string, n), make([]string, n)
@@ -100,7 +100,7 @@ func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Even
 		// One statement stores the events and records a change for every webhook that wants
 		// each. Nothing else is written: a webhook's batch window is read off its pending changes,
 		// so concurrent posts for the same webhook never wait on each other.
-		err := q.QueryRow(ctx, `
+		rows, err := q.Query(ctx, `
 			WITH e AS (
 				INSERT INTO events (id, type, object, object_id, action, course_id, url, occurred_at, received_at, data, idempotency_key, content_hash)
 				SELECT id, type, object, object_id, action, course_id, url, occurred_at, $9, data::jsonb, idempotency_key, content_hash
@@ -119,10 +119,16 @@ func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Even
 				SELECT c.webhook_id, c.event_id, $9 FROM cand c JOIN webhooks w ON w.id = c.webhook_id
 				WHERE w.all_courses OR EXISTS (SELECT 1 FROM webhook_courses wc WHERE wc.webhook_id = c.webhook_id AND wc.course_id = c.course_id)
 				ON CONFLICT DO NOTHING
-				RETURNING 1
+				RETURNING webhook_id
 			)
-			SELECT count(*) FROM ch`,
-			ids, types, objects, objectIDs, actions, courses, urls, occurred, now, data, keys, hashes).Scan(&changes)
+			SELECT w.id, $9::timestamptz + make_interval(secs => w.batch_window_seconds)
+			FROM (SELECT DISTINCT webhook_id FROM ch) c JOIN webhooks w ON w.id = c.webhook_id
+			WHERE w.state = 'active'`,
+			ids, types, objects, objectIDs, actions, courses, urls, occurred, now, data, keys, hashes)
+		if err != nil {
+			return fmt.Errorf("storing %d events: %w", n, err)
+		}
+		opened, err = pgx.CollectRows(rows, pgx.RowToStructByPos[BatchDue])
 		if err != nil {
 			return fmt.Errorf("storing %d events: %w", n, err)
 		}
@@ -138,7 +144,7 @@ func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Even
 		if err := store(ctx, db.Pool, all); err != nil {
 			return nil, err
 		}
-		db.announce(changes)
+		db.announce(opened)
 		return out, nil
 	}
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
@@ -159,20 +165,21 @@ func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Even
 	if err != nil {
 		return nil, err
 	}
-	db.announce(changes)
+	db.announce(opened)
 	return out, nil
 }
 
-// announce wakes this process's batch worker once new changes are committed.
-func (db *DB) announce(changes int) {
-	if changes > 0 {
-		db.changed.fire()
+// announce tells this process's batch worker, once new changes are committed, when the
+// windows they may have opened close.
+func (db *DB) announce(opened []BatchDue) {
+	if len(opened) > 0 {
+		db.changed.fire(opened)
 	}
 }
 
 // querier is what a pool and a transaction have in common.
 type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
 func (db *DB) checkEventTypes(ctx context.Context, evs []NewEvent, fieldName func(int, string) string) error {
