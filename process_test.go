@@ -271,3 +271,55 @@ func TestTwoInstances(t *testing.T) {
 	require.Zero(t, repeated, "no message was delivered twice")
 	t.Logf("two instances: %d events, %d deliveries", events, deliveries)
 }
+
+// TestGracefulShutdown stops an instance with SIGTERM while deliveries are in flight: it waits
+// for them and records their outcome before it exits, hands back what it had not started, and
+// the next instance delivers the rest without repeating any.
+func TestGracefulShutdown(t *testing.T) {
+	ta := newTally()
+	started := make(chan struct{}, 1000)
+	slow := ta.handler(300 * time.Millisecond)
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		slow.ServeHTTP(w, r)
+	}))
+	defer rc.Close()
+	mustEventWebhook(t, rc.URL)
+	key := mustIngestKey(t)
+
+	a := startInstance(t, "HOOKRELAY_DELIVERY_TIMEOUT=5s")
+	accepted := postBatch(a.url, key, 200, "graceful")
+	require.Len(t, accepted, 200)
+	select {
+	case <-started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no delivery started")
+	}
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGTERM))
+	exited := make(chan error, 1)
+	go func() { exited <- a.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "a clean exit:\n%s", a.out.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("instance did not stop within 30 s of SIGTERM")
+	}
+
+	_, deliveries, _, _ := ta.counts()
+	require.Positive(t, deliveries)
+	require.Less(t, deliveries, len(accepted), "the test stopped it midway")
+	db := dbtest.DB(t)
+	var recorded, delivering int
+	require.NoError(t, db.Pool.QueryRow(context.Background(), `
+		SELECT (SELECT count(*) FROM attempts a JOIN messages m ON m.id = a.message_id WHERE a.success AND m.url_suffix = '' AND convert_from(m.payload, 'UTF8') LIKE '%graceful-%'),
+		       (SELECT count(*) FROM messages WHERE state = 'delivering')`).Scan(&recorded, &delivering))
+	require.Equal(t, deliveries, recorded, "every request that went out has its attempt recorded")
+	require.Zero(t, delivering, "nothing left claimed")
+
+	startInstance(t)
+	waitAll(t, ta, accepted, 60*time.Second)
+	events, deliveries, repeated, _ := ta.counts()
+	require.Equal(t, len(accepted), events)
+	require.Zero(t, repeated, "nothing in flight at shutdown was sent again")
+	t.Logf("graceful shutdown: %d events, %d deliveries, none repeated", events, deliveries)
+}
