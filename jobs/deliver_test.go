@@ -117,14 +117,20 @@ func TestRetrySchedule(t *testing.T) {
 	got := rc.requests()
 	require.Len(t, got, 11, "one attempt and 10 retries, then no more")
 	want := []time.Duration{40, 80, 160, 320, 320, 320, 320, 320, 320, 320}
+	var total, late time.Duration
 	for i := 1; i < len(got); i++ {
 		gap := got[i].At.Sub(got[i-1].At)
 		exp := want[i-1] * time.Millisecond
 		require.Equal(t, got[0].Header.Get("webhook-id"), got[i].Header.Get("webhook-id"), "same webhook-id on every retry")
 		require.Equal(t, string(got[0].Body), string(got[i].Body), "same body on every retry")
+		// Never early (jitter shortens by at most 10 %)...
 		require.GreaterOrEqual(t, gap, exp*9/10, "retry %d came %s after the previous, want about %s", i, gap, exp)
-		require.Less(t, gap, exp+150*time.Millisecond, "retry %d came %s after the previous, want about %s", i, gap, exp)
+		total += exp
+		late += gap - exp
 	}
+	// ...and not waiting for the poll (200 ms here) instead of the due time: that would make
+	// every retry late. A busy machine may make one or two late, so the bound is on the sum.
+	require.Less(t, late, 600*time.Millisecond, "the 10 retries came %s later in all than the schedule's %s", late, total)
 	m, err := db.FindMessageByID(context.Background(), msgID)
 	require.NoError(t, err)
 	require.Equal(t, 11, m.AttemptCount)

@@ -225,8 +225,15 @@ func TestVerificationOddAnswers(t *testing.T) {
 	for _, w := range []*models.Webhook{hr, hh} {
 		rows, _, err := db.FindMessages(ctx, models.MessageFilter{WebhookID: w.ID, Kinds: []string{models.KindVerification}})
 		require.NoError(t, err)
-		require.NotEmpty(t, rows)
-		require.Equal(t, models.MessageSucceeded, rows[0].State, "a 3xx or a huge 200 counts as an answer")
+		finished := 0
+		for _, m := range rows {
+			if m.State == models.MessageDelivering {
+				continue // the next call, under way
+			}
+			finished++
+			require.Equal(t, models.MessageSucceeded, m.State, "a 3xx or a huge 200 counts as an answer")
+		}
+		require.Positive(t, finished)
 		got, err := db.FindWebhookByID(ctx, w.ID)
 		require.NoError(t, err)
 		require.Equal(t, models.WebhookActive, got.State)

@@ -188,3 +188,35 @@ func BenchmarkDueBatches(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkClaimDueMessages is the delivery worker's claim among 20,000 active webhooks, ten of
+// which have messages due; the claimed messages are put back between calls.
+func BenchmarkClaimDueMessages(b *testing.B) {
+	db := dbtest.DB(b)
+	ctx := context.Background()
+	for _, q := range []string{
+		`INSERT INTO partners (id, name) VALUES ('ptn_claim', 'Claim') ON CONFLICT DO NOTHING`,
+		`INSERT INTO webhooks (id, partner_id, name, url, secret_enc, all_event_types)
+		 SELECT 'wh_claim_' || i, 'ptn_claim', 'claim ' || i, 'https://claim' || i || '.example.com/', '\x00', true
+		 FROM generate_series(1, 20000) i ON CONFLICT DO NOTHING`,
+		`INSERT INTO messages (id, webhook_id, kind, state, payload, next_attempt_at)
+		 SELECT 'msg_claim_' || i, 'wh_claim_' || (i % 10 + 1), 'changes', 'pending', '{}', now() - interval '1 minute'
+		 FROM generate_series(1, 100) i ON CONFLICT DO NOTHING`,
+		`VACUUM ANALYZE`,
+	} {
+		if _, err := db.Pool.Exec(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		ds, err := db.ClaimDueMessages(ctx, time.Now(), 50, 20, time.Minute)
+		if err != nil || len(ds) != 50 {
+			b.Fatalf("claimed %d, err %v", len(ds), err)
+		}
+		b.StopTimer()
+		if _, err := db.Pool.Exec(ctx, `UPDATE messages SET state = 'pending', lease_until = NULL WHERE id LIKE 'msg_claim_%'`); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}

@@ -76,8 +76,16 @@ type Delivery struct {
 // every worker. Messages whose lease ran out (their instance died mid-delivery) are due again.
 func (db *DB) ClaimDueMessages(ctx context.Context, now time.Time, limit, perWebhook int, lease time.Duration) ([]Delivery, error) {
 	rows, err := db.Pool.Query(ctx, `
-		WITH cand AS (
-			SELECT d.id, d.next_attempt_at FROM webhooks w
+		WITH RECURSIVE hooks AS (
+			-- The webhooks with messages waiting, one index probe each (a skip scan), rather than
+			-- every active webhook: most have nothing waiting.
+			(SELECT webhook_id FROM messages WHERE state IN ('pending', 'retrying') ORDER BY webhook_id LIMIT 1)
+			UNION ALL
+			SELECT (SELECT m.webhook_id FROM messages m WHERE m.state IN ('pending', 'retrying') AND m.webhook_id > h.webhook_id ORDER BY m.webhook_id LIMIT 1)
+			FROM hooks h WHERE h.webhook_id IS NOT NULL
+		),
+		cand AS (
+			SELECT d.id, d.next_attempt_at FROM hooks h JOIN webhooks w ON w.id = h.webhook_id
 			CROSS JOIN LATERAL (
 				SELECT m.id, m.next_attempt_at FROM messages m
 				WHERE m.webhook_id = w.id AND m.state IN ('pending', 'retrying') AND (m.kind = 'changes' OR m.resend_requested) AND m.next_attempt_at <= $1

@@ -53,7 +53,14 @@ func step(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	require.NoError(t, chromedp.Do(c, actions...))
+	if err := chromedp.Do(c, actions...); err != nil {
+		// Say where the browser was, so that a failure on a busy machine can be told from a bug.
+		d, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		loc, _ := chromedp.Run(d, chromedp.Location())
+		body, _ := chromedp.Run(d, chromedp.Text(chromedp.CSS("body")))
+		t.Fatalf("browser step failed: %v\nat %s\npage text: %.500s", err, loc, body)
+	}
 }
 
 func text(t *testing.T, ctx context.Context, sel string) string {
