@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -124,4 +126,50 @@ func TestBusyWebhook(t *testing.T) {
 
 	require.NoError(t, tx.Rollback(ctx))
 	waitFor(t, "the change once the webhook is free", 10*time.Second, func() bool { return len(rc.requests()) == 1 })
+}
+
+// An event matches a webhook by type (or all types) and by course (or all courses); paused
+// webhooks collect their changes too.
+func TestMatching(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	for _, c := range []string{"match-c1", "match-c2"} {
+		_, _, err := db.UpsertCourse(ctx, c, "Course "+c)
+		require.NoError(t, err)
+	}
+	url := "http://127.0.0.1:9/"
+	a := mustWebhook(t, db, url, models.WebhookInput{EventTypes: []string{"course.completed"}, Courses: []string{"match-c1"}})
+	b := mustWebhook(t, db, url, models.WebhookInput{})
+	c := mustWebhook(t, db, url, models.WebhookInput{Courses: []string{"match-c2"}})
+	d := mustWebhook(t, db, url, models.WebhookInput{EventTypes: []string{"course.completed", "badge.awarded"}})
+	e := mustWebhook(t, db, url, models.WebhookInput{})
+	require.NoError(t, db.SetWebhookState(ctx, e.ID, models.WebhookPaused, "", "", time.Now()))
+	names := map[string]string{a.ID: "A", b.ID: "B", c.ID: "C", d.ID: "D", e.ID: "E"}
+
+	withCourse := func(ev models.NewEvent, course string) models.NewEvent {
+		if course != "" {
+			ev.CourseID = &course
+		}
+		return ev
+	}
+	evs := ingest(t, db,
+		withCourse(event("course.completed", "", "", time.Now(), `{}`), "match-c1"),
+		withCourse(event("course.completed", "", "", time.Now(), `{}`), "match-c2"),
+		withCourse(event("badge.awarded", "", "", time.Now(), `{}`), "match-c1"),
+		withCourse(event("course.completed", "", "", time.Now(), `{}`), ""),
+		withCourse(event("training.updated", "", "", time.Now(), `{}`), "match-c2"),
+	)
+	want := []string{"ABDE", "BCDE", "BDE", "BDE", "BCE"}
+	for i, ev := range evs {
+		ds, err := db.FindEventDeliveries(ctx, ev.ID)
+		require.NoError(t, err)
+		var got []string
+		for _, d := range ds {
+			if n, ok := names[d.WebhookID]; ok {
+				got = append(got, n)
+			}
+		}
+		slices.Sort(got)
+		require.Equal(t, want[i], strings.Join(got, ""), "event %d (%s, course %v)", i, ev.Type, ev.CourseID)
+	}
 }

@@ -109,22 +109,27 @@ func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Even
 				     AS e(id, type, object, object_id, action, course_id, url, occurred_at, data, idempotency_key, content_hash)
 				RETURNING id, type, course_id
 			),
-			cand AS (
-				SELECT w.id AS webhook_id, e.id AS event_id, e.course_id FROM e CROSS JOIN webhooks w WHERE w.all_event_types
-				UNION
-				SELECT t.webhook_id, e.id, e.course_id FROM e JOIN webhook_event_types t ON t.event_type = e.type
+			-- The webhooks that want each type in the request, read once: by the type index for
+			-- subscriptions, by a partial index for "all types". A webhook in both appears twice;
+			-- the insert's ON CONFLICT keeps one change.
+			subs AS MATERIALIZED (
+				SELECT t.event_type AS type, w.id, w.all_courses, w.state, w.batch_window_seconds
+				FROM webhook_event_types t JOIN webhooks w ON w.id = t.webhook_id
+				WHERE t.event_type = ANY($13)
+				UNION ALL
+				SELECT ty.type, w.id, w.all_courses, w.state, w.batch_window_seconds
+				FROM unnest($13::text[]) AS ty(type) CROSS JOIN webhooks w WHERE w.all_event_types
 			),
 			ch AS (
 				INSERT INTO changes (webhook_id, event_id, created_at)
-				SELECT c.webhook_id, c.event_id, $9 FROM cand c JOIN webhooks w ON w.id = c.webhook_id
-				WHERE w.all_courses OR EXISTS (SELECT 1 FROM webhook_courses wc WHERE wc.webhook_id = c.webhook_id AND wc.course_id = c.course_id)
+				SELECT s.id, e.id, $9 FROM e JOIN subs s ON s.type = e.type
+				WHERE s.all_courses OR EXISTS (SELECT 1 FROM webhook_courses wc WHERE wc.webhook_id = s.id AND wc.course_id = e.course_id)
 				ON CONFLICT DO NOTHING
 				RETURNING webhook_id
 			)
-			SELECT w.id, $9::timestamptz + make_interval(secs => w.batch_window_seconds)
-			FROM (SELECT DISTINCT webhook_id FROM ch) c JOIN webhooks w ON w.id = c.webhook_id
-			WHERE w.state = 'active'`,
-			ids, types, objects, objectIDs, actions, courses, urls, occurred, now, data, keys, hashes)
+			SELECT DISTINCT s.id, $9::timestamptz + make_interval(secs => s.batch_window_seconds)
+			FROM subs s WHERE s.state = 'active' AND s.id IN (SELECT webhook_id FROM ch)`,
+			ids, types, objects, objectIDs, actions, courses, urls, occurred, now, data, keys, hashes, distinct(types))
 		if err != nil {
 			return fmt.Errorf("storing %d events: %w", n, err)
 		}
@@ -167,6 +172,12 @@ func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Even
 	}
 	db.announce(opened)
 	return out, nil
+}
+
+func distinct(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // announce tells this process's batch worker, once new changes are committed, when the
