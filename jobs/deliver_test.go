@@ -389,3 +389,64 @@ func TestSlowReceiverDoesNotHoldUpOthers(t *testing.T) {
 	ingest(t, db, event("badge.awarded", "", "", time.Now(), `{}`))
 	waitFor(t, "the fast receiver's delivery while the slow one hangs", 3*time.Second, func() bool { return len(fast.requests()) == 1 })
 }
+
+// Several receivers that hang, each with a backlog, would take every worker if each kept its
+// full share in flight. Once a webhook's delivery fails it gets one request at a time, until
+// one succeeds, so the others' deliveries go on.
+func TestHungReceiversDoNotStarveOthers(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(release)
+	var hooks []*models.Webhook
+	for i := range 3 {
+		hooks = append(hooks, mustWebhook(t, db, fmt.Sprintf("%s/%d", hung.URL, i), models.WebhookInput{Format: ptr("event"), EventTypes: []string{"test.completed"}}))
+	}
+	fast := newReceiver(t, nil)
+	mustWebhook(t, db, fast.URL, models.WebhookInput{EventTypes: []string{"badge.awarded"}})
+	// 3 webhooks × 3 in flight would fill the 6 workers for as long as their backlogs last.
+	startRunner(t, db, jobs.Config{Workers: 6, PerWebhook: 3, Timeout: 500 * time.Millisecond})
+
+	var evs []models.NewEvent
+	for range 40 {
+		evs = append(evs, event("test.completed", "", "", time.Now(), `{}`))
+	}
+	ingest(t, db, evs...)
+	waitFor(t, "the hung webhooks to be marked failing", 10*time.Second, func() bool {
+		for _, h := range hooks {
+			got, err := db.FindWebhookByID(ctx, h.ID)
+			require.NoError(t, err)
+			if got.FailingSince == nil {
+				return false
+			}
+		}
+		return true
+	})
+	ingest(t, db, event("badge.awarded", "", "", time.Now(), `{}`))
+	// With the hung webhooks at one request each, three workers are free: the delivery goes
+	// at once rather than after the backlogs (40 × 3 timeouts over 6 workers: 10 s).
+	waitFor(t, "the healthy receiver's delivery", 3*time.Second, func() bool { return len(fast.requests()) == 1 })
+
+	// A success clears the mark: the receiver fails once, then the retry succeeds.
+	flaky := newReceiver(t, func(n int) int {
+		if n == 1 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	fh := mustWebhook(t, db, flaky.URL, models.WebhookInput{EventTypes: []string{"course.completed"}})
+	ingest(t, db, event("course.completed", "", "", time.Now(), `{}`))
+	waitFor(t, "the retry", 10*time.Second, func() bool { return len(flaky.requests()) == 2 })
+	waitFor(t, "the mark to clear", 10*time.Second, func() bool {
+		got, err := db.FindWebhookByID(ctx, fh.ID)
+		require.NoError(t, err)
+		return got.FailingSince == nil
+	})
+}

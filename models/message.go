@@ -90,7 +90,8 @@ func (db *DB) ClaimDueMessages(ctx context.Context, now time.Time, limit, perWeb
 				SELECT m.id, m.next_attempt_at FROM messages m
 				WHERE m.webhook_id = w.id AND m.state IN ('pending', 'retrying') AND (m.kind = 'changes' OR m.resend_requested) AND m.next_attempt_at <= $1
 				ORDER BY m.next_attempt_at
-				LIMIT greatest(0, $4 - (SELECT count(*) FROM messages b WHERE b.webhook_id = w.id AND b.state = 'delivering'))
+				LIMIT greatest(0, CASE WHEN w.failing_since IS NULL THEN $4 ELSE 1 END
+				                  - (SELECT count(*) FROM messages b WHERE b.webhook_id = w.id AND b.state = 'delivering'))
 			) d
 			WHERE w.state = 'active'
 			UNION ALL
@@ -281,6 +282,25 @@ func (db *DB) RecordAttempts(ctx context.Context, as []AttemptOutcome) error {
 		ORDER BY 1
 		ON CONFLICT (hour) DO UPDATE SET succeeded = delivery_hours.succeeded + EXCLUDED.succeeded,
 		                                 failed = delivery_hours.failed + EXCLUDED.failed`,
+		msgIDs, started, success)
+	// A webhook's latest delivery decides whether it is failing. The row is written only when
+	// that changes, so a healthy webhook's row is not locked at every delivery; rows are locked
+	// in id order so that two instances recording at once cannot deadlock.
+	b.Queue(`
+		WITH latest AS (
+			SELECT DISTINCT ON (m.webhook_id) m.webhook_id, u.success, u.started_at
+			FROM unnest($1::text[], $2::timestamptz[], $3::bool[]) AS u(id, started_at, success)
+			JOIN messages m ON m.id = u.id AND m.kind = 'changes'
+			ORDER BY m.webhook_id, u.started_at DESC
+		),
+		flip AS (
+			SELECT w.id, l.success, l.started_at FROM webhooks w JOIN latest l ON l.webhook_id = w.id
+			WHERE (w.failing_since IS NULL) = NOT l.success
+			ORDER BY w.id
+			FOR NO KEY UPDATE OF w
+		)
+		UPDATE webhooks w SET failing_since = CASE WHEN f.success THEN NULL ELSE f.started_at END
+		FROM flip f WHERE w.id = f.id`,
 		msgIDs, started, success)
 	if err := db.Pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("recording %d attempts: %w", n, err)

@@ -64,11 +64,14 @@ type Webhook struct {
 	State                   string
 	StateReason             string
 	StateChangedAt          time.Time
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
-	CreateToken             *string
-	EventTypes              []string `gorm:"-"`
-	Courses                 []string `gorm:"-"`
+	// FailingSince is set while the webhook's latest delivery failed; it then gets one request
+	// in flight at a time.
+	FailingSince *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	CreateToken  *string
+	EventTypes   []string `gorm:"-"`
+	Courses      []string `gorm:"-"`
 }
 
 // HasBasicAuth reports whether requests carry basic-auth credentials.
@@ -451,7 +454,10 @@ func (db *DB) UpdateWebhook(ctx context.Context, id string, in WebhookInput, che
 	}
 	w.UpdatedAt = time.Now()
 	err = db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Omit("Partner", "CreatedAt").Save(w).Error; err != nil {
+		// Only what the form edits: state, failing and rotation change elsewhere, concurrently
+		// perhaps, and writing back the values read before would undo that.
+		if err := tx.Omit("Partner", "CreatedAt", "State", "StateReason", "StateChangedAt", "FailingSince",
+			"PreviousSecretEnc", "PreviousSecretExpiresAt").Save(w).Error; err != nil {
 			if verr := webhookNameTaken(err); verr != nil {
 				return verr
 			}

@@ -282,6 +282,8 @@ func TestBrowserDeliveryFlow(t *testing.T) {
 		}
 		return false
 	})
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/webhooks/"+h.ID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="failing-card"]`)))
+	screenshot(t, ctx, "webhook-failing")
 	step(t, ctx, chromedp.Navigate(b.srv.URL+"/deliveries?webhook_id="+h.ID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="message-`+msgID+`"]`)))
 	require.Contains(t, text(t, ctx, `[data-testid="message-`+msgID+`"]`), "browser-1")
 	screenshot(t, ctx, "deliveries")

@@ -30,6 +30,17 @@ func TestWebhookPages(t *testing.T) {
 	staff, _ := signedIn(t, b, models.RoleStaff)
 	partner := mustCreatePartner(t, b.db)
 
+	t.Run("FailingNotice", func(t *testing.T) {
+		h := mustCreateWebhook(t, b.db, partner.ID, models.WebhookInput{Name: ptr(uniq("failing"))})
+		_, body := staff.get("/webhooks/" + h.ID)
+		require.NotContains(t, body, `data-testid="failing-card"`)
+		_, err := b.db.Pool.Exec(ctx, `UPDATE webhooks SET failing_since = now() WHERE id = $1`, h.ID)
+		require.NoError(t, err)
+		_, body = staff.get("/webhooks/" + h.ID)
+		require.Contains(t, body, `data-testid="failing-card"`)
+		require.Contains(t, body, "one request at a time")
+	})
+
 	t.Run("CreateOK", func(t *testing.T) {
 		course, _, err := b.db.UpsertCourse(ctx, uniq("c"), "Fire safety")
 		require.NoError(t, err)
