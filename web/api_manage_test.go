@@ -115,6 +115,8 @@ func TestManagementAPI(t *testing.T) {
 		require.Equal(t, []any{"*"}, got["event_types"])
 		require.Equal(t, "paused", got["state"])
 		require.Equal(t, "PUT", got["method"], "unchanged")
+		require.Contains(t, got, "failing_since")
+		require.Nil(t, got["failing_since"], "no delivery has failed")
 		status, got = api.call("PATCH", "/api/v1/webhooks/"+hid, `{"state": "active", "backlog": "drop"}`)
 		require.Equal(t, http.StatusOK, status, got)
 		require.Equal(t, "active", got["state"])

@@ -8,32 +8,33 @@ import (
 )
 
 type apiWebhook struct {
-	ID                 string    `json:"id"`
-	PartnerID          string    `json:"partner_id"`
-	Name               string    `json:"name"`
-	URL                string    `json:"url"`
-	Description        string    `json:"description"`
-	Method             string    `json:"method"`
-	BasicAuthUser      string    `json:"basic_auth_user"`
-	HasBasicAuth       bool      `json:"basic_auth"`
-	AppendEventType    bool      `json:"append_event_type"`
-	Format             string    `json:"format"`
-	BatchWindowSeconds int       `json:"batch_window_seconds"`
-	MaxChanges         int       `json:"max_changes"`
-	EventTypes         []string  `json:"event_types"`
-	Courses            []string  `json:"courses"`
-	State              string    `json:"state"`
-	StateReason        string    `json:"state_reason"`
-	StateChangedAt     time.Time `json:"state_changed_at"`
-	CreatedAt          time.Time `json:"created_at"`
-	UpdatedAt          time.Time `json:"updated_at"`
+	ID                 string     `json:"id"`
+	PartnerID          string     `json:"partner_id"`
+	Name               string     `json:"name"`
+	URL                string     `json:"url"`
+	Description        string     `json:"description"`
+	Method             string     `json:"method"`
+	BasicAuthUser      string     `json:"basic_auth_user"`
+	HasBasicAuth       bool       `json:"basic_auth"`
+	AppendEventType    bool       `json:"append_event_type"`
+	Format             string     `json:"format"`
+	BatchWindowSeconds int        `json:"batch_window_seconds"`
+	MaxChanges         int        `json:"max_changes"`
+	EventTypes         []string   `json:"event_types"`
+	Courses            []string   `json:"courses"`
+	State              string     `json:"state"`
+	StateReason        string     `json:"state_reason"`
+	StateChangedAt     time.Time  `json:"state_changed_at"`
+	FailingSince       *time.Time `json:"failing_since"`
+	CreatedAt          time.Time  `json:"created_at"`
+	UpdatedAt          time.Time  `json:"updated_at"`
 }
 
 func toAPIWebhook(h *models.Webhook) apiWebhook {
 	out := apiWebhook{ID: h.ID, PartnerID: h.PartnerID, Name: h.Name, URL: h.URL, Description: h.Description, Method: h.Method,
 		BasicAuthUser: h.BasicAuthUser, HasBasicAuth: h.HasBasicAuth(), AppendEventType: h.AppendEventType, Format: h.Format,
 		BatchWindowSeconds: h.BatchWindowSeconds, MaxChanges: h.MaxChanges, EventTypes: h.EventTypes, Courses: h.Courses,
-		State: h.State, StateReason: h.StateReason, StateChangedAt: h.StateChangedAt, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt}
+		State: h.State, StateReason: h.StateReason, StateChangedAt: h.StateChangedAt, FailingSince: h.FailingSince, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt}
 	if h.AllEventTypes {
 		out.EventTypes = []string{"*"}
 	}
