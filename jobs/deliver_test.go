@@ -365,17 +365,24 @@ func TestPausedWebhookKeepsChanges(t *testing.T) {
 	})
 }
 
-func TestSlowReceiverDoesNotHoldUpOthers(t *testing.T) {
-	db := testDB(t)
-	release := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// hangingServer never answers: each request waits until the client gives up, or until the
+// test defers release (before the runner's clean-up, which waits for requests in flight).
+func hangingServer(t *testing.T) (srv *httptest.Server, release func()) {
+	done := make(chan struct{})
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
-		case <-release:
+		case <-done:
 		case <-r.Context().Done():
 		}
 	}))
-	defer slow.Close()
-	defer close(release)
+	t.Cleanup(srv.Close)
+	return srv, func() { close(done) }
+}
+
+func TestSlowReceiverDoesNotHoldUpOthers(t *testing.T) {
+	db := testDB(t)
+	slow, release := hangingServer(t)
+	defer release()
 	fast := newReceiver(t, nil)
 	mustWebhook(t, db, slow.URL, models.WebhookInput{Format: ptr("event"), EventTypes: []string{"test.completed"}})
 	mustWebhook(t, db, fast.URL, models.WebhookInput{EventTypes: []string{"badge.awarded"}})
@@ -396,15 +403,8 @@ func TestSlowReceiverDoesNotHoldUpOthers(t *testing.T) {
 func TestHungReceiversDoNotStarveOthers(t *testing.T) {
 	db := testDB(t)
 	ctx := context.Background()
-	release := make(chan struct{})
-	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer hung.Close()
-	defer close(release)
+	hung, release := hangingServer(t)
+	defer release()
 	var hooks []*models.Webhook
 	for i := range 3 {
 		hooks = append(hooks, mustWebhook(t, db, fmt.Sprintf("%s/%d", hung.URL, i), models.WebhookInput{Format: ptr("event"), EventTypes: []string{"test.completed"}}))
