@@ -2,8 +2,12 @@ package models
 
 import (
 	"errors"
+	"io"
+	"net"
 	"sort"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ErrNotFound is returned when a looked-up record does not exist (or is not visible to the
@@ -58,4 +62,23 @@ func FieldErrors(err error) map[string]string {
 		return ve.Fields
 	}
 	return nil
+}
+
+// IsUnavailable reports whether err means the database could not be reached or went away
+// (refused, dropped, shutting down, out of connections), rather than refusing the request:
+// worth answering "try again shortly".
+func IsUnavailable(err error) bool {
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &connErr), errors.As(err, &netErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return true
+	case errors.As(err, &pgErr):
+		// Class 08: connection exception; 57P01-57P03: shutting down or starting up;
+		// 53300: too many connections.
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" ||
+			pgErr.Code == "57P03" || pgErr.Code == "53300"
+	}
+	return pgconn.SafeToRetry(err)
 }

@@ -19,6 +19,10 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 		s.errorPage(w, r, http.StatusNotFound, "Not found", "There is nothing here, or it is not yours to see.")
 	case errors.Is(err, errForbidden):
 		s.errorPage(w, r, http.StatusForbidden, "Not allowed", "Your role does not give access to this page.")
+	case models.IsUnavailable(err):
+		s.log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "5")
+		s.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "The database cannot be reached just now. Nothing you saved before is lost; try again in a moment.")
 	default:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The error has been logged. Try again in a moment.")
@@ -68,6 +72,13 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, Problem{Title: "Not found", Status: http.StatusNotFound, Detail: "No such resource."})
 	case errors.Is(err, models.ErrConflict):
 		writeProblem(w, Problem{Title: "Conflict", Status: http.StatusConflict, Detail: strings.TrimPrefix(err.Error(), "conflict: ")})
+	case models.IsUnavailable(err):
+		// The platform retries on 503. Whether a write whose connection dropped was committed
+		// cannot be known here: an idempotency_key makes the retry safe.
+		s.log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeProblem(w, Problem{Title: "Temporarily unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "The database cannot be reached just now; retry shortly (with the same idempotency_key, if any)."})
 	default:
 		s.log.Error("API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeProblem(w, Problem{Title: "Internal error", Status: http.StatusInternalServerError, Detail: "The error has been logged."})
