@@ -86,7 +86,7 @@ func TestServePrivateCluster(t *testing.T) {
 		require.NoError(t, err)
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		for _, series := range []string{"hookrelay_backlog_messages 0", "hookrelay_webhooks_disabled 0", "hookrelay_attempt_duration_seconds_bucket", "go_goroutines"} {
+		for _, series := range []string{"hookrelay_backlog_messages 0", "hookrelay_webhooks_disabled 0", "hookrelay_webhooks_failing 0", "hookrelay_attempt_duration_seconds_bucket", "go_goroutines"} {
 			require.Contains(t, string(body), series)
 		}
 	})

@@ -54,6 +54,10 @@ func NewMetrics(reg prometheus.Registerer, db *models.DB) *Metrics {
 			n, err := db.CountWebhooks(ctx, models.WebhookDisabled)
 			return float64(n), err
 		}),
+		gauge("hookrelay_webhooks_failing", "Active webhooks whose latest delivery failed (held to one request in flight).", func(ctx context.Context) (float64, error) {
+			n, err := db.CountFailingWebhooks(ctx)
+			return float64(n), err
+		}),
 	)
 	return m
 }

@@ -644,6 +644,15 @@ func (db *DB) CountWebhooks(ctx context.Context, state string) (int64, error) {
 	return n, nil
 }
 
+// CountFailingWebhooks counts the active webhooks whose latest delivery failed.
+func (db *DB) CountFailingWebhooks(ctx context.Context) (int64, error) {
+	var n int64
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM webhooks WHERE state = 'active' AND failing_since IS NOT NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting failing webhooks: %w", err)
+	}
+	return n, nil
+}
+
 // WebhookFilter narrows a list of webhooks.
 type WebhookFilter struct {
 	PartnerID string
