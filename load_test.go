@@ -21,19 +21,22 @@ import (
 
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/models/dbtest"
-	"github.com/hookrelay/hookrelay/web"
 	"github.com/stretchr/testify/require"
 )
 
 // The load tool: go test -run TestLoad -count=1 . -args -load.full
-// It starts hookrelay as its own process against a fresh database, with receivers on loopback
-// in this process, and reports ingestion and delivery rates, latency and peak memory. Without
-// -load.full it runs a short form that CI can afford; its figures are not the targets.
+// It starts hookrelay as its own process against a fresh database (or, with -load.url and
+// -load.key, uses an instance already running on this machine), sets up webhooks through the
+// management API to receivers on loopback in this process, and reports ingestion and delivery
+// rates, latency and memory. Without -load.full it runs a short form that CI can afford; its
+// figures are not the targets.
 var (
 	loadFull    = flag.Bool("load.full", false, "run the full load test")
 	loadRate    = flag.Int("load.rate", 500, "events per second for the latency phase")
 	loadSeconds = flag.Int("load.seconds", 10, "length of the latency phase")
 	loadEvents  = flag.Int("load.events", 20000, "events for the throughput phases")
+	loadURL     = flag.String("load.url", "", "base URL of a running instance on this machine (default: start one); it must allow private targets")
+	loadKey     = flag.String("load.key", "", "an admin API key of the instance at -load.url")
 )
 
 type loadReceiver struct {
@@ -79,19 +82,68 @@ func (lr *loadReceiver) got(id string) (time.Time, bool) {
 	return t, ok
 }
 
-func loadWebhook(t *testing.T, url, format string, window int, types []string) func() {
-	db := dbtest.DB(t)
-	sealer, err := models.NewSealer(web.DeriveKey(procKey, "stored secrets"))
+// loadAPI calls the management API of the instance under load.
+type loadAPI struct {
+	client  *http.Client
+	base    string
+	key     string
+	partner string
+}
+
+func (la *loadAPI) call(method, path string, body any) (map[string]any, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, la.base+path, rd)
+	req.Header.Set("Authorization", "Bearer "+la.key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := la.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return nil, fmt.Errorf("%s %s: status %d: %s", method, path, resp.StatusCode, b)
+	}
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	return out, nil
+}
+
+// webhook makes a webhook of the load partner to url and returns its removal.
+func (la *loadAPI) webhook(t *testing.T, url, format string, window int, types []string) func() {
+	if la.partner == "" {
+		p, err := la.call("POST", "/api/v1/partners", map[string]any{"name": "Load " + models.NewID("")})
+		require.NoError(t, err)
+		la.partner = p["id"].(string)
+		t.Cleanup(func() { _, _ = la.call("DELETE", "/api/v1/partners/"+la.partner, nil) })
+	}
+	w, err := la.call("POST", "/api/v1/webhooks", map[string]any{"partner_id": la.partner, "name": "load " + models.NewID(""),
+		"url": url, "format": format, "batch_window_seconds": window, "event_types": types})
 	require.NoError(t, err)
-	db.Sealer = sealer
-	ctx := context.Background()
-	p, err := db.CreatePartner(ctx, models.PartnerInput{Name: "Load " + models.NewID("")})
-	require.NoError(t, err)
-	name := "load"
-	w, err := db.CreateWebhook(ctx, models.WebhookInput{PartnerID: &p.ID, Name: &name, URL: &url, Format: &format,
-		BatchWindow: &window, EventTypes: types}, nil)
-	require.NoError(t, err)
-	return func() { _ = db.DeleteWebhook(context.Background(), w.ID) }
+	id := w["id"].(string)
+	return func() { _, _ = la.call("DELETE", "/api/v1/webhooks/"+id, nil) }
+}
+
+// residentMemory reads the instance's resident memory from its /metrics.
+func (la *loadAPI) residentMemory() string {
+	resp, err := la.client.Get(la.base + "/metrics")
+	if err != nil {
+		return "unknown"
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "process_resident_memory_bytes "); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				return fmt.Sprintf("%.0f MB resident at the end", f/1e6)
+			}
+		}
+	}
+	return "unknown"
 }
 
 func postEvents(client *http.Client, base, key, typ string, n int) ([]string, error) {
@@ -168,15 +220,25 @@ func TestLoad(t *testing.T) {
 	}
 	lr := newLoadReceiver()
 	defer lr.srv.Close()
-	key := mustIngestKey(t)
-	inst := startInstance(t, "HOOKRELAY_DELIVERY_TIMEOUT=15s", "HOOKRELAY_WORKERS=200")
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	la := &loadAPI{client: client, base: *loadURL, key: *loadKey}
+	var inst *instance
+	if la.base == "" {
+		_, key, err := dbtest.DB(t).CreateAPIKey(context.Background(), "load", models.ScopeAdmin, nil)
+		require.NoError(t, err)
+		// Development: webhooks to plain-http receivers on loopback may be saved.
+		inst = startInstance(t, "HOOKRELAY_ENV=development", "HOOKRELAY_DELIVERY_TIMEOUT=15s", "HOOKRELAY_WORKERS=200")
+		la.base, la.key = inst.url, key
+	} else {
+		require.NotEmpty(t, la.key, "-load.url needs -load.key, an admin API key of that instance")
+	}
+	key := la.key
 	report := []string{fmt.Sprintf("load test on %d cores (%s/%s), PostgreSQL on the same machine, %d events, latency phase %d events/s for %d s",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, events, rate, seconds)}
 
 	// Phase 1: ingestion through the batch API, two batch-format webhooks matching every event.
-	cleanup1 := loadWebhook(t, lr.srv.URL, models.FormatBatch, 1, []string{"test.completed"})
-	cleanup2 := loadWebhook(t, lr.srv.URL, models.FormatBatch, 1, []string{"test.completed"})
+	cleanup1 := la.webhook(t, lr.srv.URL, models.FormatBatch, 1, []string{"test.completed"})
+	cleanup2 := la.webhook(t, lr.srv.URL, models.FormatBatch, 1, []string{"test.completed"})
 	start := time.Now()
 	var wg sync.WaitGroup
 	var accepted atomic.Int64
@@ -191,7 +253,7 @@ func TestLoad(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range jobs {
-				ids, err := postEvents(client, inst.url, key, "test.completed", per)
+				ids, err := postEvents(client, la.base, key, "test.completed", per)
 				if err != nil {
 					t.Error(err)
 					return
@@ -212,6 +274,9 @@ func TestLoad(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
+					if inst == nil {
+						t.Fatalf("event %s not delivered in time", id)
+					}
 					var diag []string
 					rows, _ := dbtest.DB(t).Pool.Query(context.Background(), `
 						SELECT 'message ' || state, count(*) FROM messages GROUP BY state
@@ -238,14 +303,14 @@ func TestLoad(t *testing.T) {
 	// is held to its per-webhook concurrency cap.
 	var cleanups []func()
 	for range 4 {
-		cleanups = append(cleanups, loadWebhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"course.completed"}))
+		cleanups = append(cleanups, la.webhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"course.completed"}))
 	}
 	before := lr.count.Load()
 	start = time.Now()
 	var all []string
 	var mu sync.Mutex
 	jobs2 := make(chan int, events/per+1)
-	for i := 0; i < events/4/per; i++ {
+	for i := 0; i < max(1, events/4/per); i++ {
 		jobs2 <- i
 	}
 	close(jobs2)
@@ -254,7 +319,7 @@ func TestLoad(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range jobs2 {
-				ids, err := postEvents(client, inst.url, key, "course.completed", per)
+				ids, err := postEvents(client, la.base, key, "course.completed", per)
 				if err != nil {
 					t.Error(err)
 					return
@@ -294,7 +359,7 @@ func TestLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ids, err := postEvents(client, inst.url, key, "course.completed", 1)
+			ids, err := postEvents(client, la.base, key, "course.completed", 1)
 			if err != nil {
 				t.Error(err)
 				return
@@ -318,7 +383,11 @@ func TestLoad(t *testing.T) {
 	}
 	report = append(report, fmt.Sprintf("latency at %d events/s (%d single-event posts, %.0f/s achieved): p50 %s, p95 %s, p99 %s from 202 to receipt",
 		rate, len(lat), postRate, percentile(lat, .50).Round(time.Millisecond/10), percentile(lat, .95).Round(time.Millisecond/10), percentile(lat, .99).Round(time.Millisecond/10)))
-	report = append(report, "peak memory of the hookrelay process (VmHWM): "+peakMemory(inst.cmd.Process.Pid))
+	if inst != nil {
+		report = append(report, "peak memory of the hookrelay process (VmHWM): "+peakMemory(inst.cmd.Process.Pid))
+	} else {
+		report = append(report, "memory of the hookrelay process: "+la.residentMemory())
+	}
 	cleanups[0]()
 	for _, line := range report {
 		t.Log(line)

@@ -95,6 +95,9 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Cluster, error) 
 	if err != nil {
 		return nil, fmt.Errorf("reading private cluster password: %w", err)
 	}
+	if c := join(ctx, dir, strings.TrimSpace(string(pw)), log); c != nil {
+		return c, nil
+	}
 	var lastErr error
 	for range 3 { // a port found free can be taken before postgres binds it
 		c, err := start(ctx, bin, dir, strings.TrimSpace(string(pw)), cred, log)
@@ -104,6 +107,34 @@ func Start(ctx context.Context, dir string, log *slog.Logger) (*Cluster, error) 
 		lastErr = err
 	}
 	return nil, lastErr
+}
+
+// join returns the cluster already running on dir (another hookrelay process started it: a
+// command such as "apikey create" while "serve" runs), or nil. Such a cluster is not ours to
+// stop.
+func join(ctx context.Context, dir, password string, log *slog.Logger) *Cluster {
+	b, err := os.ReadFile(filepath.Join(dir, "postmaster.pid"))
+	if err != nil {
+		return nil
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 4 {
+		return nil
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(lines[3]))
+	if err != nil {
+		return nil
+	}
+	c := &Cluster{dir: dir, port: port, password: password, log: log}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, c.URL("hookrelay"))
+	if err != nil {
+		return nil // a stale file: postgres itself deals with it on start
+	}
+	_ = conn.Close(cctx)
+	log.Info("using the private PostgreSQL cluster another process started", "dir", dir, "port", port)
+	return c
 }
 
 // credential is who runs PostgreSQL: it refuses to run as root, so root hands it to the
@@ -281,6 +312,9 @@ func (c *Cluster) URL(database string) string {
 
 // Stop shuts the server down (fast shutdown: open sessions are ended, data is safe).
 func (c *Cluster) Stop() error {
+	if c.cmd == nil {
+		return nil // joined, not started: its owner stops it
+	}
 	select {
 	case <-c.exited:
 		return nil

@@ -31,6 +31,13 @@ func TestStartStopReuse(t *testing.T) {
 	c, err = Start(ctx, dir, log)
 	require.NoError(t, err, "the second start reuses the cluster")
 	defer c.Stop()
+
+	// A second process (a command while the server runs) uses the running cluster, and
+	// leaves it running when it is done.
+	other, err := Start(ctx, dir, log)
+	require.NoError(t, err)
+	require.Equal(t, c.URL("hookrelay"), other.URL("hookrelay"))
+	require.NoError(t, other.Stop())
 	conn, err = pgx.Connect(ctx, c.URL("hookrelay"))
 	require.NoError(t, err)
 	defer conn.Close(ctx)
