@@ -450,3 +450,25 @@ func TestHungReceiversDoNotStarveOthers(t *testing.T) {
 		return got.FailingSince == nil
 	})
 }
+
+// A webhook deleted while one of its messages is in flight: the attempt has nowhere to go, and
+// must not take the other attempts recorded with it down too (they would be sent again).
+func TestRecordAfterWebhookDeleted(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	gone := mustWebhook(t, db, "http://127.0.0.1:9/gone", models.WebhookInput{})
+	kept := mustWebhook(t, db, "http://127.0.0.1:9/kept", models.WebhookInput{})
+	now := time.Now()
+	var outcomes []models.AttemptOutcome
+	for _, w := range []*models.Webhook{gone, kept} {
+		m, err := db.CreateTestMessage(ctx, models.NewID("msg_"), w.ID, "course.completed", []byte(`{}`), "", now)
+		require.NoError(t, err)
+		outcomes = append(outcomes, models.AttemptOutcome{AttemptResult: models.AttemptResult{MessageID: m.ID, WebhookID: w.ID,
+			Trigger: models.TriggerTest, StartedAt: now, URL: w.URL, Method: "POST", Status: 200, Success: true}})
+	}
+	require.NoError(t, db.DeleteWebhook(ctx, gone.ID))
+	require.NoError(t, db.RecordAttempts(ctx, outcomes))
+	as, err := db.FindAttempts(ctx, outcomes[1].MessageID)
+	require.NoError(t, err)
+	require.Len(t, as, 1, "the other webhook's attempt is recorded")
+}

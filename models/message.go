@@ -249,15 +249,19 @@ func (db *DB) RecordAttempts(ctx context.Context, as []AttemptOutcome) error {
 	// One batch, one round trip: PostgreSQL runs the statements of a batch as one implicit
 	// transaction, so they all apply or none do.
 	b := &pgx.Batch{}
+	// A message deleted meanwhile (with its webhook) takes its attempt with it: the join skips
+	// it, where the foreign key would fail the whole batch and have the others sent again.
 	b.Queue(`
 		INSERT INTO attempts (message_id, webhook_id, trigger, started_at, url, method, request_headers, response_status,
 		                      response_headers, response_body, response_truncated, duration_ms, error, success)
-		SELECT message_id, webhook_id, trigger, started_at, url, method, request_headers::jsonb, response_status,
-		       response_headers::jsonb, response_body, response_truncated, duration_ms, error, success
+		SELECT a.message_id, a.webhook_id, a.trigger, a.started_at, a.url, a.method, a.request_headers::jsonb, a.response_status,
+		       a.response_headers::jsonb, a.response_body, a.response_truncated, a.duration_ms, a.error, a.success
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::int[],
 		            $9::text[], $10::bytea[], $11::bool[], $12::int[], $13::text[], $14::bool[])
 		     AS a(message_id, webhook_id, trigger, started_at, url, method, request_headers, response_status,
-		          response_headers, response_body, response_truncated, duration_ms, error, success)`,
+		          response_headers, response_body, response_truncated, duration_ms, error, success)
+		JOIN messages m ON m.id = a.message_id
+		FOR KEY SHARE OF m`,
 		msgIDs, hookIDs, triggers, started, urls, methods, reqHdrs, statuses, respHdrs, bodies, truncated, durations, errs, success)
 	// One message can appear twice in a batch only if two instances raced on an expired
 	// lease; the later row wins, which is as good as either.
