@@ -173,3 +173,42 @@ func TestMatching(t *testing.T) {
 		require.Equal(t, want[i], strings.Join(got, ""), "event %d (%s, course %v)", i, ev.Type, ev.CourseID)
 	}
 }
+
+// A webhook deleted while an event for it is being stored: the post still succeeds, and the
+// change goes to the webhooks that remain.
+func TestIngestWhileWebhookDeleted(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	doomed := mustWebhook(t, db, "http://127.0.0.1:9/doomed", models.WebhookInput{EventTypes: []string{"badge.awarded"}})
+	stays := mustWebhook(t, db, "http://127.0.0.1:9/stays", models.WebhookInput{EventTypes: []string{"badge.awarded"}})
+
+	tx, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `DELETE FROM webhooks WHERE id = $1`, doomed.ID)
+	require.NoError(t, err)
+
+	type result struct {
+		evs []models.Event
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		evs, err := db.IngestEvents(ctx, []models.NewEvent{event("badge.awarded", "badge", "b1", time.Now(), `{}`)},
+			time.Now(), func(int, string) string { return "" })
+		done <- result{evs, err}
+	}()
+	// The insert waits for the deleting transaction at the foreign-key check.
+	waitFor(t, "the insert to wait for the delete", 10*time.Second, func() bool {
+		var n int
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'`).Scan(&n))
+		return n > 0
+	})
+	require.NoError(t, tx.Commit(ctx))
+	r := <-done
+	require.NoError(t, r.err)
+	ds, err := db.FindEventDeliveries(ctx, r.evs[0].ID)
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	require.Equal(t, stays.ID, ds[0].WebhookID)
+}

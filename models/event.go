@@ -60,13 +60,18 @@ func (e *IdempotencyConflictError) Error() string {
 	return fmt.Sprintf("event %d: idempotency key %q was used in the last 24 hours for different content", e.Index, e.Key)
 }
 
-// IngestEvents stores events, works out which webhooks want each and schedules their batches,
-// all in one transaction: when it returns without error, everything is committed. Events
-// repeated under an idempotency key come back as first stored. fieldName names the field of
-// event i in validation errors.
+// IngestEvents stores events and records a change for every webhook that wants each, all in
+// one transaction: when it returns without error, everything is committed. Events repeated
+// under an idempotency key come back as first stored. fieldName names the field of event i in
+// validation errors.
 func (db *DB) IngestEvents(ctx context.Context, evs []NewEvent, now time.Time, fieldName func(i int, field string) string) ([]Event, error) {
 	out, err := db.ingest(ctx, evs, now)
 	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23503" && pgErr.ConstraintName == "changes_webhook_id_fkey" {
+		// A webhook was deleted while the statement ran: nothing was stored, and a second try
+		// no longer finds it.
+		out, err = db.ingest(ctx, evs, now)
+	}
 	if errors.As(err, &pgErr) && pgErr.Code == "23503" && pgErr.ConstraintName == "events_type_fkey" {
 		// The catalogue is checked only when the insert refuses a type, which keeps the
 		// common case to one statement; this names every bad event.
