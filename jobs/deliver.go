@@ -46,7 +46,9 @@ func NewSender(sealer *models.Sealer, version string, timeout time.Duration, all
 		MaxIdleConnsPerHost:   100,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: timeout,
-		ForceAttemptHTTP2:     true,
+		// Headers are logged in full; the body is cut at MaxResponseBody.
+		MaxResponseHeaderBytes: MaxResponseBody,
+		ForceAttemptHTTP2:      true,
 	}
 	return &Sender{
 		client: &http.Client{

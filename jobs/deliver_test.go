@@ -218,6 +218,17 @@ func TestStatusOutcomes(t *testing.T) {
 		require.True(t, res.Truncated)
 		require.Len(t, res.ResponseBody, jobs.MaxResponseBody)
 	})
+	t.Run("HugeHeaders", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for i := range 100 { // 100 headers of 10 KB
+				w.Header().Set(fmt.Sprintf("X-Big-%d", i), strings.Repeat("y", 10<<10))
+			}
+		}))
+		defer srv.Close()
+		res := send(srv.URL)
+		require.False(t, res.Success, "an answer whose headers alone pass 64 KiB is not kept, nor counted")
+		require.Contains(t, res.Error, "headers")
+	})
 	t.Run("PrivateTargetRefusedAtConnect", func(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.Error("the request must not arrive") }))
 		defer srv.Close()
