@@ -443,7 +443,7 @@ func WebhookPage(p WebhookDetailProps) templ.Component {
 			}
 		}
 		if h.State == "active" && h.FailingSince != nil {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<div class=\"card card-warn\" data-testid=\"failing-card\"><p><strong>Deliveries failing</strong> <span class=\"muted\">since</span> ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "<div class=\"card card-caution\" data-testid=\"failing-card\"><p><strong>Deliveries failing</strong> <span class=\"muted\">since</span> ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
