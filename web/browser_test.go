@@ -48,10 +48,14 @@ func chrome(t *testing.T) context.Context {
 	return ctx
 }
 
+// browserDeadline bounds one step. Generous: a passing step takes well under a second, but
+// Chromium on a machine busy with other test packages has been seen to need more than 20 s.
+const browserDeadline = 60 * time.Second
+
 // step runs browser actions with a deadline.
 func step(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 20*time.Second)
+	c, cancel := context.WithTimeout(ctx, browserDeadline)
 	defer cancel()
 	if err := chromedp.Do(c, actions...); err != nil {
 		// Say where the browser was, so that a failure on a busy machine can be told from a bug.
@@ -65,7 +69,7 @@ func step(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp
 
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 20*time.Second)
+	c, cancel := context.WithTimeout(ctx, browserDeadline)
 	defer cancel()
 	s, err := chromedp.Run(c, chromedp.Text(chromedp.CSS(sel)))
 	require.NoError(t, err)
@@ -85,7 +89,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 		label string
 		w, h  int64
 	}{{"1280", 1280, 800}, {"390", 390, 844}} {
-		c, cancel := context.WithTimeout(ctx, 20*time.Second)
+		c, cancel := context.WithTimeout(ctx, browserDeadline)
 		err := chromedp.Do(c, chromedp.EmulateViewport(size.w, size.h))
 		var png []byte
 		if err == nil {
