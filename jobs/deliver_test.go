@@ -483,3 +483,14 @@ func TestRecordAfterWebhookDeleted(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, as, 1, "the other webhook's attempt is recorded")
 }
+
+// The event's data goes out as it came: keys in their order, numbers as written.
+func TestDataDeliveredAsItCame(t *testing.T) {
+	db := testDB(t)
+	rc := newReceiver(t, nil)
+	mustWebhook(t, db, rc.URL, models.WebhookInput{Format: ptr("event"), EventTypes: []string{"badge.awarded"}})
+	startRunner(t, db, jobs.Config{})
+	ingest(t, db, event("badge.awarded", "badge", "b-as-posted", time.Now(), `{"z": 1, "a": {"y": 2, "b": [3, 1.50]}, "n": 1e2, "big": 12345678901234567890}`))
+	waitFor(t, "the delivery", 10*time.Second, func() bool { return len(rc.requests()) == 1 })
+	require.Contains(t, string(rc.requests()[0].Body), `"data":{"z":1,"a":{"y":2,"b":[3,1.50]},"n":1e2,"big":12345678901234567890}`)
+}

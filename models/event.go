@@ -29,7 +29,7 @@ type Event struct {
 	URL            *string `gorm:"column:url"`
 	OccurredAt     time.Time
 	ReceivedAt     time.Time
-	Data           json.RawMessage `gorm:"type:jsonb"`
+	Data           json.RawMessage `gorm:"type:json"`
 	IdempotencyKey *string
 	ContentHash    []byte
 }
@@ -108,7 +108,7 @@ func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Even
 		rows, err := q.Query(ctx, `
 			WITH e AS (
 				INSERT INTO events (id, type, object, object_id, action, course_id, url, occurred_at, received_at, data, idempotency_key, content_hash)
-				SELECT id, type, object, object_id, action, course_id, url, occurred_at, $9, data::jsonb, idempotency_key, content_hash
+				SELECT id, type, object, object_id, action, course_id, url, occurred_at, $9, data::json, idempotency_key, content_hash
 				FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[],
 				            $10::text[], $11::text[], $12::bytea[])
 				     AS e(id, type, object, object_id, action, course_id, url, occurred_at, data, idempotency_key, content_hash)

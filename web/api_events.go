@@ -169,6 +169,10 @@ func parseEvent(raw json.RawMessage, now time.Time, bad func(field, msg string))
 			bad(name, fmt.Sprintf("must be at most %d characters", max))
 			return nil
 		}
+		if strings.ContainsRune(s, 0) {
+			bad(name, "must not contain a NUL character")
+			return nil
+		}
 		return &s
 	}
 	if t := text("type", 200); t == nil || *t == "" {

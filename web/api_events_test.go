@@ -124,6 +124,19 @@ func TestIngestAPI(t *testing.T) {
 		require.Contains(t, f["object_id"], "string")
 	})
 
+	t.Run("NulCharacters", func(t *testing.T) {
+		// PostgreSQL text cannot hold NUL: refused by name, not a 500.
+		status, m := api.call("POST", "/api/v1/events", `{"type": "course.completed", "object_id": "a\u0000b", "url": "https://x.test/\u0000"}`)
+		require.Equal(t, http.StatusUnprocessableEntity, status, m)
+		require.Contains(t, fieldsOf(m), "object_id")
+		require.Contains(t, fieldsOf(m), "url")
+		// Inside data it is just JSON, kept as posted.
+		status, m = api.call("POST", "/api/v1/events", `{"type": "course.completed", "data": {"note": "a\u0000b"}}`)
+		require.Equal(t, http.StatusAccepted, status, m)
+		status, m = api.call("GET", "/api/v1/events/evt_%00", nil)
+		require.Equal(t, http.StatusBadRequest, status, m)
+	})
+
 	t.Run("ErrBatchRejectedWhole", func(t *testing.T) {
 		before := countEvents(t, b.db)
 		status, m := api.call("POST", "/api/v1/events", `{"events": [{"type": "course.completed"}, {"type": "course.completed"}, {"type": "course.completed"}, {"type": "nope"}]}`)

@@ -3,7 +3,9 @@ package web
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/hookrelay/hookrelay/models"
 )
@@ -46,6 +48,10 @@ func (f *jsonFields) str(name string) *string {
 		f.ve.Add(name, "must be a string")
 		return nil
 	}
+	if strings.ContainsRune(s, 0) {
+		f.ve.Add(name, "must not contain a NUL character")
+		return nil
+	}
 	return &s
 }
 
@@ -83,6 +89,10 @@ func (f *jsonFields) strings(name string) []string {
 	var ss []string
 	if err := json.Unmarshal(v, &ss); err != nil {
 		f.ve.Add(name, `must be a list of strings, or ["*"] for all`)
+		return nil
+	}
+	if slices.ContainsFunc(ss, func(s string) bool { return strings.ContainsRune(s, 0) }) {
+		f.ve.Add(name, "must not contain a NUL character")
 		return nil
 	}
 	if ss == nil {

@@ -125,6 +125,10 @@ func TestManagementAPI(t *testing.T) {
 		for _, k := range []string{"state", "backlog", "secret", "partner_id"} {
 			require.Contains(t, fieldsOf(got), k)
 		}
+		status, got = api.call("PATCH", "/api/v1/webhooks/"+hid, `{"name": "a\u0000b", "event_types": ["badge.awarded\u0000"]}`)
+		require.Equal(t, http.StatusUnprocessableEntity, status, got)
+		require.Contains(t, fieldsOf(got)["name"], "NUL")
+		require.Contains(t, fieldsOf(got)["event_types"], "NUL")
 		status, _ = api.call("GET", "/api/v1/webhooks?state=weird", nil)
 		require.Equal(t, http.StatusUnprocessableEntity, status)
 	})

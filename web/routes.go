@@ -96,6 +96,7 @@ func (s *Server) Handler() http.Handler {
 
 	var h http.Handler = mux
 	h = s.loadUser(h)
+	h = s.refuseNUL(h)
 	h = s.crossOrigin(h)
 	h = securityHeaders(h)
 	h = s.logRequests(h)

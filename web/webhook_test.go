@@ -30,6 +30,15 @@ func TestWebhookPages(t *testing.T) {
 	staff, _ := signedIn(t, b, models.RoleStaff)
 	partner := mustCreatePartner(t, b.db)
 
+	t.Run("ErrNUL", func(t *testing.T) {
+		f := webhookForm(partner.ID, "nul\x00name")
+		resp, body := staff.post("/webhooks", f)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+		require.Contains(t, body, "NUL character")
+		resp, _ = staff.get("/webhooks/wh_%00")
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	})
+
 	t.Run("FailingNotice", func(t *testing.T) {
 		h := mustCreateWebhook(t, b.db, partner.ID, models.WebhookInput{Name: ptr(uniq("failing"))})
 		_, body := staff.get("/webhooks/" + h.ID)
