@@ -16,7 +16,7 @@ func (r *Runner) verifyLoop(ctx context.Context) {
 		return
 	}
 	for ctx.Err() == nil {
-		if err := r.db.SyncEndpoints(ctx, r.cfg.VerifyInterval); err != nil && ctx.Err() == nil {
+		if err := r.db.SyncEndpoints(ctx, time.Now(), r.cfg.VerifyInterval); err != nil && ctx.Err() == nil {
 			r.log.Error("scheduling verification", "err", err)
 		}
 		eps, err := r.db.ClaimDueEndpoints(ctx, time.Now(), r.cfg.VerifyInterval, 20)

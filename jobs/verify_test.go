@@ -280,7 +280,7 @@ func TestClockJump(t *testing.T) {
 	ctx := context.Background()
 	w := mustWebhook(t, db, "http://127.0.0.1:9/jump-"+models.NewID(""), models.WebhookInput{EventTypes: []string{"account.created"}})
 	interval := time.Hour
-	require.NoError(t, db.SyncEndpoints(ctx, interval))
+	require.NoError(t, db.SyncEndpoints(ctx, time.Now(), interval))
 	later := time.Now().Add(24 * time.Hour)
 	claimed := 0
 	for range 5 {
@@ -307,4 +307,31 @@ func TestClockJump(t *testing.T) {
 	ok, err := db.ClaimSchedule(ctx, name, 24*time.Hour, time.Now().Add(-48*time.Hour))
 	require.NoError(t, err)
 	require.False(t, ok)
+}
+
+// An endpoint whose webhooks are all paused (or disabled, or deleted) is not called, and its
+// schedule moves on: a due endpoint no worker may call would have the verification worker look
+// again every few milliseconds, for ever.
+func TestIdleEndpointNotDue(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	w := mustWebhook(t, db, "http://127.0.0.1:9/idle-"+models.NewID(""), models.WebhookInput{EventTypes: []string{"account.created"}})
+	interval := time.Hour
+	require.NoError(t, db.SyncEndpoints(ctx, time.Now(), interval))
+	require.NoError(t, db.SetWebhookState(ctx, w.ID, models.WebhookPaused, "", "", time.Now()))
+	_, err := db.Pool.Exec(ctx, `UPDATE endpoints SET next_verify_at = now() - interval '1 minute' WHERE url = $1`, w.URL)
+	require.NoError(t, err)
+
+	now := time.Now()
+	require.NoError(t, db.SyncEndpoints(ctx, now, interval))
+	eps, err := db.ClaimDueEndpoints(ctx, now, interval, 100)
+	require.NoError(t, err)
+	for _, ep := range eps {
+		require.NotEqual(t, w.URL, ep.URL, "no call for a paused webhook")
+	}
+	next, has, err := db.NextEndpointDue(ctx)
+	require.NoError(t, err)
+	if has {
+		require.True(t, next.After(now), "nothing is due that no one may call (next %s)", next)
+	}
 }

@@ -19,7 +19,7 @@ type Endpoint struct {
 // SyncEndpoints makes sure every URL of an active webhook has a verification schedule; the
 // first call comes one interval after the oldest such webhook was created, plus up to 10 % so
 // that calls spread out.
-func (db *DB) SyncEndpoints(ctx context.Context, interval time.Duration) error {
+func (db *DB) SyncEndpoints(ctx context.Context, now time.Time, interval time.Duration) error {
 	_, err := db.Pool.Exec(ctx, `
 		INSERT INTO endpoints (url, next_verify_at)
 		SELECT url, min(created_at) + make_interval(secs => $1 * (1 + random() * 0.1))
@@ -27,6 +27,15 @@ func (db *DB) SyncEndpoints(ctx context.Context, interval time.Duration) error {
 		ON CONFLICT (url) DO NOTHING`, interval.Seconds())
 	if err != nil {
 		return fmt.Errorf("scheduling endpoint verification: %w", err)
+	}
+	// An endpoint whose webhooks are all paused, disabled or deleted is not called; its next
+	// call moves on, so that it is never "due" for a worker that would then wait for nothing.
+	_, err = db.Pool.Exec(ctx, `
+		UPDATE endpoints d SET next_verify_at = $1::timestamptz + make_interval(secs => $2)
+		WHERE d.next_verify_at <= $1 AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.url = d.url AND w.state = 'active')`,
+		now, interval.Seconds())
+	if err != nil {
+		return fmt.Errorf("moving on idle endpoints: %w", err)
 	}
 	return nil
 }
