@@ -96,8 +96,23 @@ func TestDeliverDuringRotation(t *testing.T) {
 	require.Error(t, other.Verify(got.Body, got.Header), "a wrong secret is refused")
 }
 
-func TestRetrySchedule(t *testing.T) {
+func TestRetrySchedule(t *testing.T) { checkRetrySchedule(t, testDB(t)) }
+
+// A paused webhook's backlog is due but not to be sent: it must not blind the worker to when
+// the next real attempt is due (it would wait for its poll instead, late every time).
+func TestRetryScheduleBesidePausedBacklog(t *testing.T) {
 	db := testDB(t)
+	ctx := context.Background()
+	p := mustWebhook(t, db, "http://127.0.0.1:9/paused", models.WebhookInput{})
+	require.NoError(t, db.SetWebhookState(ctx, p.ID, models.WebhookPaused, "", "", time.Now()))
+	_, err := db.Pool.Exec(ctx, `
+		INSERT INTO messages (id, webhook_id, kind, state, payload, next_attempt_at)
+		SELECT 'msg_paused_' || i, $1, 'changes', 'pending', '{}', now() - interval '1 hour' FROM generate_series(1, 3) i`, p.ID)
+	require.NoError(t, err)
+	checkRetrySchedule(t, db)
+}
+
+func checkRetrySchedule(t *testing.T, db *models.DB) {
 	rc := newReceiver(t, func(int) int { return http.StatusInternalServerError })
 	w := mustWebhook(t, db, rc.URL, models.WebhookInput{})
 	policy := jobs.RetryPolicy{Base: 40 * time.Millisecond, Max: 320 * time.Millisecond, Count: 10}

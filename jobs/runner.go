@@ -224,7 +224,7 @@ func (r *Runner) deliverLoop(ctx context.Context) {
 		}
 		// Wait for a slot or a webhook's cap to free up, for new work, or for the next due time.
 		wait := r.cfg.PollInterval
-		if next, has, err := r.db.NextMessageDue(ctx); err != nil {
+		if next, has, err := r.db.NextMessageDue(ctx, time.Now()); err != nil {
 			if ctx.Err() == nil {
 				r.log.Error("finding next message", "err", err)
 			}

@@ -130,16 +130,28 @@ func (db *DB) ClaimDueMessages(ctx context.Context, now time.Time, limit, perWeb
 	return out, nil
 }
 
-// NextMessageDue returns when the next message becomes due (a scheduled attempt or a lease
-// running out), or false when none waits.
-func (db *DB) NextMessageDue(ctx context.Context) (time.Time, bool, error) {
+// NextMessageDue returns when the next message of an active webhook becomes due after now (a
+// scheduled attempt), or a lease runs out, or false when nothing waits. Messages of paused and
+// disabled webhooks wait for a person and do not count: the worker would otherwise see them as
+// due and wake up for nothing, and miss the real next attempt.
+func (db *DB) NextMessageDue(ctx context.Context, now time.Time) (time.Time, bool, error) {
 	var t *time.Time
 	err := db.Pool.QueryRow(ctx, `
+		WITH RECURSIVE hooks AS (
+			(SELECT webhook_id FROM messages WHERE state IN ('pending', 'retrying') ORDER BY webhook_id LIMIT 1)
+			UNION ALL
+			SELECT (SELECT m.webhook_id FROM messages m WHERE m.state IN ('pending', 'retrying') AND m.webhook_id > h.webhook_id ORDER BY m.webhook_id LIMIT 1)
+			FROM hooks h WHERE h.webhook_id IS NOT NULL
+		)
 		SELECT min(t) FROM (
-			(SELECT next_attempt_at AS t FROM messages WHERE state IN ('pending', 'retrying') AND (kind = 'changes' OR resend_requested) ORDER BY next_attempt_at LIMIT 1)
+			SELECT (SELECT m.next_attempt_at FROM messages m
+			        WHERE m.webhook_id = w.id AND m.state IN ('pending', 'retrying') AND (m.kind = 'changes' OR m.resend_requested)
+			          AND m.next_attempt_at > $1
+			        ORDER BY m.next_attempt_at LIMIT 1) AS t
+			FROM hooks h JOIN webhooks w ON w.id = h.webhook_id AND w.state = 'active'
 			UNION ALL
 			(SELECT lease_until FROM messages WHERE state = 'delivering' ORDER BY lease_until LIMIT 1)
-		) s`).Scan(&t)
+		) s`, now).Scan(&t)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("finding next due message: %w", err)
 	}
