@@ -62,8 +62,8 @@ func step(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp
 		d, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		loc, _ := chromedp.Run(d, chromedp.Location())
-		body, _ := chromedp.Run(d, chromedp.Text(chromedp.CSS("body")))
-		t.Fatalf("browser step failed: %v\nat %s\npage text: %.500s", err, loc, body)
+		body, _ := chromedp.Run(d, chromedp.Text(chromedp.CSS("#main")))
+		t.Fatalf("browser step failed: %v\nat %s\npage text: %.1500s", err, loc, body)
 	}
 }
 
