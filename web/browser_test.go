@@ -286,8 +286,6 @@ func TestBrowserDeliveryFlow(t *testing.T) {
 		}
 		return false
 	})
-	step(t, ctx, chromedp.Navigate(b.srv.URL+"/webhooks/"+h.ID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="failing-card"]`)))
-	screenshot(t, ctx, "webhook-failing")
 	step(t, ctx, chromedp.Navigate(b.srv.URL+"/deliveries?webhook_id="+h.ID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="message-`+msgID+`"]`)))
 	require.Contains(t, text(t, ctx, `[data-testid="message-`+msgID+`"]`), "browser-1")
 	screenshot(t, ctx, "deliveries")
@@ -297,6 +295,10 @@ func TestBrowserDeliveryFlow(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, nodes, 4, "the first attempt and its 3 retries")
 	screenshot(t, ctx, "message-failed")
+	// The webhook page says its deliveries are failing.
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/webhooks/"+h.ID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="failing-card"]`)))
+	screenshot(t, ctx, "webhook-failing")
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/messages/"+msgID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="attempts"]`)))
 
 	rc.healthy.Store(true)
 	acceptConfirms(t, ctx)
