@@ -308,7 +308,8 @@ func TestBrowserDeliveryFlow(t *testing.T) {
 		require.NoError(t, err)
 		return m.State == models.MessageSucceeded
 	})
-	step(t, ctx, chromedp.Navigate(b.srv.URL+"/messages/"+msgID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="attempts"]`)))
+	// The page the resend led to was made before the attempt: load it again.
+	step(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`[data-testid="attempts"]`)))
 	require.Contains(t, text(t, ctx, `[data-testid="attempts"]`), "resend")
 	screenshot(t, ctx, "message-resent")
 	step(t, ctx, chromedp.Navigate(b.srv.URL+"/events/"+ev["id"].(string)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="event-deliveries"]`)))
