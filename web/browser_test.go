@@ -67,6 +67,49 @@ func step(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp
 	}
 }
 
+// signInAs signs in through the form and waits for the page it leads to. It watches the
+// address change before looking for ready, rather than one wait across the form's redirect,
+// which on a machine busy with other test packages has been seen to hang until the deadline.
+func signInAs(t *testing.T, ctx context.Context, base, email, password, ready string) {
+	t.Helper()
+	step(t, ctx, chromedp.Navigate(base+"/signin"), chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), email), chromedp.SendKeys(chromedp.CSS("#password"), password),
+		chromedp.Click(chromedp.CSS(`[data-testid="signin-submit"]`)))
+	deadline := time.Now().Add(browserDeadline)
+	for {
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		loc, err := chromedp.Run(c, chromedp.Location())
+		cancel()
+		if err == nil && !strings.Contains(loc, "/signin") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still at %s %s after signing in (%v)", loc, browserDeadline, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	step(t, ctx, chromedp.WaitVisible(chromedp.CSS(ready)))
+}
+
+// clickFor clicks sel and waits for want to show, clicking again (at most twice more, and
+// saying so) when nothing came of a click: on a busy machine a click has been seen to be lost.
+// The action must be one that may be repeated.
+func clickFor(t *testing.T, ctx context.Context, sel, want string) {
+	t.Helper()
+	for try := 1; ; try++ {
+		c, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := chromedp.Do(c, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.CSS(want)))
+		cancel()
+		if err == nil {
+			return
+		}
+		if try == 3 {
+			step(t, ctx, chromedp.WaitVisible(chromedp.CSS(want))) // fails, saying where the page is
+		}
+		t.Logf("nothing showed %s after clicking %s (%v); clicking again", want, sel, err)
+	}
+}
+
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, browserDeadline)
@@ -150,9 +193,7 @@ func TestBrowserWebhookFlow(t *testing.T) {
 	require.NoError(t, err)
 	ctx := chrome(t)
 
-	step(t, ctx, chromedp.Navigate(b.srv.URL+"/signin"), chromedp.WaitVisible(chromedp.CSS("#email")),
-		chromedp.SendKeys(chromedp.CSS("#email"), u.Email), chromedp.SendKeys(chromedp.CSS("#password"), pw),
-		chromedp.Click(chromedp.CSS(`[data-testid="signin-submit"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
+	signInAs(t, ctx, b.srv.URL, u.Email, pw, `[data-testid="dashboard"]`)
 
 	// A first try with mistakes: errors sit under their fields and the input stays.
 	step(t, ctx, chromedp.Navigate(b.srv.URL+"/webhooks/new"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="webhook-form"]`)),
@@ -223,9 +264,7 @@ func TestBrowserAdminPages(t *testing.T) {
 	p := mustCreatePartner(t, b.db)
 	mustCreateWebhook(t, b.db, p.ID, models.WebhookInput{Name: ptr("Nightly export")})
 	ctx := chrome(t)
-	step(t, ctx, chromedp.Navigate(b.srv.URL+"/signin"), chromedp.WaitVisible(chromedp.CSS("#email")),
-		chromedp.SendKeys(chromedp.CSS("#email"), u.Email), chromedp.SendKeys(chromedp.CSS("#password"), pw),
-		chromedp.Click(chromedp.CSS(`[data-testid="signin-submit"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
+	signInAs(t, ctx, b.srv.URL, u.Email, pw, `[data-testid="dashboard"]`)
 	for _, pg := range []struct{ path, ready, name string }{
 		{"/admin/partners", `[data-testid="partner-list"]`, "partners"},
 		{"/admin/partners/" + p.ID, `[data-testid="partner-name"]`, "partner"},
@@ -256,17 +295,14 @@ func TestBrowserDeliveryFlow(t *testing.T) {
 	require.NoError(t, err)
 	ctx := chrome(t)
 	signIn := func(email, password string) {
-		step(t, ctx, chromedp.Navigate(b.srv.URL+"/signin"), chromedp.WaitVisible(chromedp.CSS("#email")),
-			chromedp.SendKeys(chromedp.CSS("#email"), email), chromedp.SendKeys(chromedp.CSS("#password"), password),
-			chromedp.Click(chromedp.CSS(`[data-testid="signin-submit"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="current-user"]`)))
+		signInAs(t, ctx, b.srv.URL, email, password, `[data-testid="current-user"]`)
 	}
 	signIn(admin.Email, pw)
 
 	// A test notification, answered in place.
 	step(t, ctx, chromedp.Navigate(b.srv.URL+"/webhooks/"+h.ID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="test-panel"]`)),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="test-type"]`), "test.completed"),
-		chromedp.Click(chromedp.CSS(`[data-testid="send-test"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="test-result"]`)))
+		chromedp.SetValue(chromedp.CSS(`[data-testid="test-type"]`), "test.completed"))
+	clickFor(t, ctx, `[data-testid="send-test"]`, `[data-testid="test-result"]`)
 	require.Equal(t, "200", text(t, ctx, `[data-testid="test-status"]`))
 	require.Contains(t, text(t, ctx, `[data-testid="test-response"]`), "received")
 	screenshot(t, ctx, "test-notification")
