@@ -59,6 +59,7 @@ type config struct {
 	Retention       time.Duration
 	AllowPrivate    bool
 	Workers         int
+	PerWebhook      int
 }
 
 // loadConfig reads and validates the settings; every problem is reported at once.
@@ -152,6 +153,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.Retention = dur("HOOKRELAY_RETENTION", 720*time.Hour, time.Minute, 100*365*24*time.Hour)
 	c.AllowPrivate = boolean("HOOKRELAY_ALLOW_PRIVATE_TARGETS", c.Development)
 	c.Workers = integer("HOOKRELAY_WORKERS", 50*runtime.NumCPU(), 1, 10000)
+	c.PerWebhook = integer("HOOKRELAY_WEBHOOK_CONCURRENCY", 20, 1, 1000)
 	return c, errors.Join(errs...)
 }
 
@@ -319,6 +321,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 		runner := jobs.NewRunner(db, sealer, jobs.Config{
 			Metrics:         metrics,
 			Workers:         cfg.Workers,
+			PerWebhook:      cfg.PerWebhook,
 			Retry:           jobs.RetryPolicy{Base: cfg.RetryBase, Max: cfg.RetryMax, Count: cfg.RetryCount},
 			Timeout:         cfg.DeliveryTimeout,
 			AllowPrivate:    cfg.AllowPrivate,

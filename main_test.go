@@ -135,6 +135,7 @@ func TestBadSettings(t *testing.T) {
 		{"ErrBadCount", map[string]string{"HOOKRELAY_RETRY_COUNT": "-1"}, `HOOKRELAY_RETRY_COUNT="-1" is not valid`},
 		{"ErrBadEnv", map[string]string{"HOOKRELAY_ENV": "staging"}, `HOOKRELAY_ENV="staging" is not valid`},
 		{"ErrBadBool", map[string]string{"HOOKRELAY_ALLOW_PRIVATE_TARGETS": "maybe"}, `HOOKRELAY_ALLOW_PRIVATE_TARGETS="maybe" is not valid`},
+		{"ErrBadConcurrency", map[string]string{"HOOKRELAY_WEBHOOK_CONCURRENCY": "0"}, `HOOKRELAY_WEBHOOK_CONCURRENCY="0" is not valid`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var errOut syncBuffer
@@ -158,6 +159,7 @@ func TestBadSettings(t *testing.T) {
 		require.Equal(t, 8*time.Hour, c.VerifyInterval)
 		require.Equal(t, 3, c.VerifyThreshold)
 		require.Equal(t, 720*time.Hour, c.Retention)
+		require.Equal(t, 20, c.PerWebhook)
 
 		c, err = loadConfig(envOf(map[string]string{"DATABASE_URL": "postgres://localhost/db", "HOOKRELAY_SECRET_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}))
 		require.NoError(t, err)
