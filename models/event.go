@@ -179,6 +179,7 @@ func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Even
 	return out, nil
 }
 
+// distinct returns the different values of s, sorted.
 func distinct(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
@@ -203,9 +204,7 @@ func (db *DB) checkEventTypes(ctx context.Context, evs []NewEvent, fieldName fun
 	for _, e := range evs {
 		names = append(names, e.Type)
 	}
-	slices.Sort(names)
-	names = slices.Compact(names)
-	rows, err := db.Pool.Query(ctx, `SELECT name FROM event_types WHERE name = ANY($1)`, names)
+	rows, err := db.Pool.Query(ctx, `SELECT name FROM event_types WHERE name = ANY($1)`, distinct(names))
 	if err != nil {
 		return fmt.Errorf("checking event types: %w", err)
 	}

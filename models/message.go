@@ -70,20 +70,23 @@ type Delivery struct {
 	Webhook Webhook
 }
 
+// waitingHooks is a recursive CTE, "hooks", of the webhooks that have messages waiting (pending
+// or retrying): one index probe each, skipping from one webhook to the next, rather than a look
+// at every webhook when most have nothing waiting.
+const waitingHooks = `hooks AS (
+			(SELECT webhook_id FROM messages WHERE state IN ('pending', 'retrying') ORDER BY webhook_id LIMIT 1)
+			UNION ALL
+			SELECT (SELECT m.webhook_id FROM messages m WHERE m.state IN ('pending', 'retrying') AND m.webhook_id > h.webhook_id ORDER BY m.webhook_id LIMIT 1)
+			FROM hooks h WHERE h.webhook_id IS NOT NULL
+		)`
+
 // ClaimDueMessages marks up to limit due messages of active webhooks as delivering, leased to
 // this instance until now+lease, and returns them, oldest due first. No webhook gets more than
 // perWebhook messages in flight across all instances, so a slow or dead receiver cannot take
 // every worker. Messages whose lease ran out (their instance died mid-delivery) are due again.
 func (db *DB) ClaimDueMessages(ctx context.Context, now time.Time, limit, perWebhook int, lease time.Duration) ([]Delivery, error) {
 	rows, err := db.Pool.Query(ctx, `
-		WITH RECURSIVE hooks AS (
-			-- The webhooks with messages waiting, one index probe each (a skip scan), rather than
-			-- every active webhook: most have nothing waiting.
-			(SELECT webhook_id FROM messages WHERE state IN ('pending', 'retrying') ORDER BY webhook_id LIMIT 1)
-			UNION ALL
-			SELECT (SELECT m.webhook_id FROM messages m WHERE m.state IN ('pending', 'retrying') AND m.webhook_id > h.webhook_id ORDER BY m.webhook_id LIMIT 1)
-			FROM hooks h WHERE h.webhook_id IS NOT NULL
-		),
+		WITH RECURSIVE `+waitingHooks+`,
 		cand AS (
 			SELECT d.id, d.next_attempt_at FROM hooks h JOIN webhooks w ON w.id = h.webhook_id
 			CROSS JOIN LATERAL (
@@ -137,12 +140,7 @@ func (db *DB) ClaimDueMessages(ctx context.Context, now time.Time, limit, perWeb
 func (db *DB) NextMessageDue(ctx context.Context, now time.Time) (time.Time, bool, error) {
 	var t *time.Time
 	err := db.Pool.QueryRow(ctx, `
-		WITH RECURSIVE hooks AS (
-			(SELECT webhook_id FROM messages WHERE state IN ('pending', 'retrying') ORDER BY webhook_id LIMIT 1)
-			UNION ALL
-			SELECT (SELECT m.webhook_id FROM messages m WHERE m.state IN ('pending', 'retrying') AND m.webhook_id > h.webhook_id ORDER BY m.webhook_id LIMIT 1)
-			FROM hooks h WHERE h.webhook_id IS NOT NULL
-		)
+		WITH RECURSIVE `+waitingHooks+`
 		SELECT min(t) FROM (
 			SELECT (SELECT m.next_attempt_at FROM messages m
 			        WHERE m.webhook_id = w.id AND m.state IN ('pending', 'retrying') AND (m.kind = 'changes' OR m.resend_requested)

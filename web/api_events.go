@@ -169,7 +169,7 @@ func parseEvent(raw json.RawMessage, now time.Time, bad func(field, msg string))
 			bad(name, fmt.Sprintf("must be at most %d characters", max))
 			return nil
 		}
-		if strings.ContainsRune(s, 0) {
+		if hasNUL(s) {
 			bad(name, "must not contain a NUL character")
 			return nil
 		}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/hookrelay/hookrelay/models"
 )
@@ -48,7 +47,7 @@ func (f *jsonFields) str(name string) *string {
 		f.ve.Add(name, "must be a string")
 		return nil
 	}
-	if strings.ContainsRune(s, 0) {
+	if hasNUL(s) {
 		f.ve.Add(name, "must not contain a NUL character")
 		return nil
 	}
@@ -91,7 +90,7 @@ func (f *jsonFields) strings(name string) []string {
 		f.ve.Add(name, `must be a list of strings, or ["*"] for all`)
 		return nil
 	}
-	if slices.ContainsFunc(ss, func(s string) bool { return strings.ContainsRune(s, 0) }) {
+	if slices.ContainsFunc(ss, hasNUL) {
 		f.ve.Add(name, "must not contain a NUL character")
 		return nil
 	}
