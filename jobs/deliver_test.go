@@ -257,7 +257,7 @@ func TestStatusOutcomes(t *testing.T) {
 func TestDeduplication(t *testing.T) {
 	db := testDB(t)
 	rc := newReceiver(t, nil)
-	w := mustWebhook(t, db, rc.URL, models.WebhookInput{BatchWindow: ptr(1)})
+	mustWebhook(t, db, rc.URL, models.WebhookInput{BatchWindow: ptr(1)})
 	startRunner(t, db, jobs.Config{})
 
 	base := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
@@ -304,7 +304,6 @@ func TestDeduplication(t *testing.T) {
 		}
 	}
 	require.Equal(t, 40, superseded)
-	_ = w
 }
 
 func TestEventFormat(t *testing.T) {

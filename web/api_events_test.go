@@ -77,6 +77,9 @@ func TestIngestAPI(t *testing.T) {
 	api := newAPI(t, b, models.ScopeIngest)
 
 	t.Run("OneOK", func(t *testing.T) {
+		partner := mustCreatePartner(t, b.db)
+		wants := mustCreateWebhook(t, b.db, partner.ID, models.WebhookInput{EventTypes: []string{"training.updated"}, BatchWindow: ptr(3600)})
+		other := mustCreateWebhook(t, b.db, partner.ID, models.WebhookInput{EventTypes: []string{"badge.awarded"}})
 		status, m := api.call("POST", "/api/v1/events", `{
 			"type": "training.updated", "object": "training", "object_id": "345345",
 			"url": "https://api.example.com/trainings/345345", "occurred_at": "2026-11-22T10:00:00Z",
@@ -90,7 +93,17 @@ func TestIngestAPI(t *testing.T) {
 		status, got := api.call("GET", "/api/v1/events/"+m["id"].(string), nil)
 		require.Equal(t, http.StatusOK, status)
 		require.Equal(t, m["id"], got["id"])
-		require.NotNil(t, got["deliveries"])
+		// Per matched webhook: the subscriber's change waits in its hour-long window; the other
+		// webhook is not there at all.
+		var mine []map[string]any
+		for _, d := range got["deliveries"].([]any) {
+			d := d.(map[string]any)
+			require.NotEqual(t, other.ID, d["webhook_id"], "a webhook that does not want the type")
+			if d["webhook_id"] == wants.ID {
+				mine = append(mine, d)
+			}
+		}
+		require.Equal(t, []map[string]any{{"webhook_id": wants.ID, "state": "pending", "message_id": nil, "message_state": nil, "superseded_by": nil}}, mine)
 	})
 
 	t.Run("BatchOK", func(t *testing.T) {

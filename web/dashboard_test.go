@@ -34,10 +34,20 @@ func TestDashboard(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, body, `data-testid="chart"`)
 	require.Contains(t, body, `data-testid="failing-`+name+`"`)
+	// The figure is the sum of the chart's 24 bars.
 	m := regexp.MustCompile(`data-testid="fig-deliveries">(\d+)<`).FindStringSubmatch(body)
 	require.NotNil(t, m)
 	n, _ := strconv.Atoi(m[1])
-	require.Positive(t, n, "the hourly rollup counted the attempt")
+	bars := regexp.MustCompile(`UTC: (\d+) succeeded, (\d+) failed</title>`).FindAllStringSubmatch(body, -1)
+	require.Len(t, bars, 24)
+	sum := 0
+	for _, bar := range bars {
+		ok, _ := strconv.Atoi(bar[1])
+		bad, _ := strconv.Atoi(bar[2])
+		sum += ok + bad
+	}
+	require.Equal(t, sum, n)
+	require.Positive(t, n)
 
 	_, body = staff.get("/webhooks/" + h.ID)
 	require.Contains(t, body, "0.0 % of 1 messages in the last 24 h")
@@ -47,4 +57,34 @@ func TestDashboard(t *testing.T) {
 	_, body = staff.get("/")
 	require.Contains(t, body, "3 verification calls failed")
 	require.Regexp(t, `data-testid="fig-disabled">[1-9]`, body)
+}
+
+// TestDashboardHourlyCounts records attempts in an hour no other test of the package uses
+// (20 hours ago): its bar counts exactly the deliveries of changes, not test notifications.
+func TestDashboardHourlyCounts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	staff, _ := signedIn(t, b, models.RoleStaff)
+	h := mustCreateWebhook(t, b.db, mustCreatePartner(t, b.db).ID, models.WebhookInput{})
+	at := time.Now().UTC().Add(-20 * time.Hour).Truncate(time.Hour).Add(7 * time.Minute)
+	record := func(kind string, success bool) {
+		id := models.NewID("msg_")
+		_, err := b.db.Pool.Exec(ctx, `INSERT INTO messages (id, webhook_id, kind, state, payload, next_attempt_at) VALUES ($1, $2, $3, 'delivering', '{}', NULL)`, id, h.ID, kind)
+		require.NoError(t, err)
+		status := 200
+		if !success {
+			status = 500
+		}
+		require.NoError(t, b.db.RecordAttempt(ctx, models.AttemptResult{MessageID: id, WebhookID: h.ID, Trigger: models.TriggerSchedule,
+			StartedAt: at, URL: h.URL, Method: "POST", Status: status, Success: success}, nil))
+	}
+	record(models.KindChanges, true)
+	record(models.KindChanges, true)
+	record(models.KindChanges, false)
+	record(models.KindTest, false)
+	record(models.KindVerification, true)
+
+	_, body := staff.get("/")
+	require.Contains(t, body, at.Format("15:04")[:3]+"00 UTC: 2 succeeded, 1 failed</title>")
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -131,12 +130,34 @@ func TestDeliveryLog(t *testing.T) {
 	})
 
 	t.Run("TestNotification", func(t *testing.T) {
+		// A failing test notification is recorded as failed, with no next attempt: never
+		// retried, and the webhook is not marked failing by it.
+		rc.healthy.Store(false)
 		before := rc.hits.Load()
 		resp, body := admin.do("POST", "/webhooks/"+h.ID+"/test", url.Values{"event_type": {"institute.updated"}}, map[string]string{"HX-Request": "true"})
 		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, body, `data-testid="test-status">500<`)
+		require.Equal(t, before+1, rc.hits.Load())
+		failedID := rc.last.Load().(http.Header).Get("webhook-id")
+		m, err := b.db.FindMessageByID(ctx, failedID)
+		require.NoError(t, err)
+		require.Equal(t, models.KindTest, m.Kind)
+		require.Equal(t, models.MessageFailed, m.State, "not retrying")
+		require.Nil(t, m.NextAttemptAt)
+		hook, err := b.db.FindWebhookByID(ctx, h.ID)
+		require.NoError(t, err)
+		require.Nil(t, hook.FailingSince, "a test notification does not mark the webhook failing")
+		require.Equal(t, models.WebhookActive, hook.State)
+
+		rc.healthy.Store(true)
+		resp, body = admin.do("POST", "/webhooks/"+h.ID+"/test", url.Values{"event_type": {"institute.updated"}}, map[string]string{"HX-Request": "true"})
+		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Contains(t, body, `data-testid="test-status">200<`)
 		require.Contains(t, body, "received")
-		require.Equal(t, before+1, rc.hits.Load(), "sent once, not retried")
+		require.Equal(t, before+2, rc.hits.Load(), "the failed one was not sent again meanwhile")
+		as, err := b.db.FindAttempts(ctx, failedID)
+		require.NoError(t, err)
+		require.Len(t, as, 1, "one attempt of the failed test notification")
 		secret, _, err := b.db.RevealWebhookSecret(ctx, h)
 		require.NoError(t, err)
 		wh, err := standardwebhooks.NewWebhook(secret)
@@ -226,6 +247,8 @@ func TestPartnerPortal(t *testing.T) {
 			require.Equal(t, http.StatusNotFound, resp.StatusCode, c.path)
 			require.NotContains(t, body, "Theirs")
 			require.NotContains(t, body, "theirs")
+			require.NotContains(t, body, other.ID, c.path)
+			require.NotContains(t, body, otherMsg.ID, c.path)
 		}
 	}
 	for _, c := range []struct{ method, path string }{
@@ -234,5 +257,12 @@ func TestPartnerPortal(t *testing.T) {
 		resp, _ := br.do(c.method, c.path, url.Values{}, nil)
 		require.Equal(t, http.StatusForbidden, resp.StatusCode, c.path)
 	}
-	require.False(t, strings.Contains(body, other.ID))
+	// The lists a partner can reach name only their own webhook.
+	for _, path := range []string{"/deliveries", "/webhooks"} {
+		resp, body := br.get(path)
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+		require.Contains(t, body, own.ID, path)
+		require.NotContains(t, body, other.ID, path)
+		require.NotContains(t, body, "Theirs", path)
+	}
 }

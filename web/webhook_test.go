@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -67,8 +69,12 @@ func TestWebhookPages(t *testing.T) {
 		require.Equal(t, []string{"badge.awarded", "course.completed"}, h.EventTypes)
 		require.Equal(t, []string{course.ID}, h.Courses)
 		require.False(t, h.AllCourses)
-		require.NotContains(t, string(h.SecretEnc), "whsec_", "secrets are stored encrypted")
-		require.NotContains(t, string(h.BasicAuthPasswordEnc), "pw secret")
+		// Stored sealed: not the secret, not an encoding of it, and the instance key opens it.
+		secret, _, err := b.db.RevealWebhookSecret(ctx, h)
+		require.NoError(t, err)
+		require.True(t, strings.HasPrefix(secret, "whsec_"))
+		requireSealed(t, h.SecretEnc, secret)
+		requireSealed(t, h.BasicAuthPasswordEnc, "pw secret")
 
 		resp, body = staff.get("/webhooks/" + h.ID)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -118,8 +124,6 @@ func TestWebhookPages(t *testing.T) {
 
 	t.Run("ErrPrivateTargetInProduction", func(t *testing.T) {
 		// The same rule as production: only public https hosts.
-		u, _ := url.Parse("http://127.0.0.1:9")
-		_ = u
 		prod := strictServer(t, b)
 		f := webhookForm(partner.ID, uniq("private"))
 		for _, target := range []string{"https://127.0.0.1/hooks", "https://10.1.2.3/x", "https://169.254.169.254/latest/meta-data", "https://localhost/hooks", "http://partner.example.com/hooks", "https://no-such-host.invalid/hooks"} {
@@ -268,4 +272,27 @@ func TestPartnerSeesOnlyOwnWebhooks(t *testing.T) {
 		resp, _ := br.do(req.method, req.path, url.Values{}, nil)
 		require.Equal(t, http.StatusForbidden, resp.StatusCode, req.path)
 	}
+}
+
+// requireSealed checks that stored holds plain neither as is nor in any common encoding, and
+// that the instance's key opens it to plain: encrypted, not encoded.
+func requireSealed(t *testing.T, stored []byte, plain string) {
+	t.Helper()
+	require.NotEmpty(t, stored)
+	key := strings.TrimPrefix(plain, "whsec_")
+	for _, enc := range []string{plain, key, base64.StdEncoding.EncodeToString([]byte(plain)), hex.EncodeToString([]byte(plain))} {
+		require.NotContains(t, string(stored), enc)
+	}
+	for _, dec := range []func(string) ([]byte, error){base64.StdEncoding.DecodeString, base64.RawStdEncoding.DecodeString, hex.DecodeString} {
+		if b, err := dec(string(stored)); err == nil {
+			require.NotContains(t, string(b), key, "the stored bytes decode to the secret")
+		}
+	}
+	opened, err := testSealer.Open(stored)
+	require.NoError(t, err)
+	require.Equal(t, plain, string(opened))
+	other, err := models.NewSealer([]byte("another key of thirty-two bytes!"))
+	require.NoError(t, err)
+	_, err = other.Open(stored)
+	require.Error(t, err, "another key cannot open it")
 }
