@@ -212,3 +212,57 @@ func TestIngestWhileWebhookDeleted(t *testing.T) {
 	require.Len(t, ds, 1)
 	require.Equal(t, stays.ID, ds[0].WebhookID)
 }
+
+// Two instances flush the same webhook at once: the second waits for the first's lock on the
+// webhook and, once it has it, must see that the changes were frozen meanwhile. Were it to read
+// them with a snapshot taken before the lock was granted, it would freeze them again into
+// messages with other webhook-ids, and receivers would get each event twice.
+func TestFlushRacingFlush(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	w := mustWebhook(t, db, "http://127.0.0.1:1/unused", models.WebhookInput{Format: ptr(models.FormatEvent)})
+	now := time.Now()
+	ingest(t, db,
+		event("training.updated", "training", "race-1", now, `{}`),
+		event("training.updated", "training", "race-2", now, `{}`),
+		event("training.updated", "training", "race-3", now, `{}`))
+
+	// A row lock on one change holds the first flush after it has locked the webhook and read
+	// the changes, just before it marks them sent.
+	hold, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = hold.Rollback(ctx) }()
+	_, err = hold.Exec(ctx, `SELECT 1 FROM changes WHERE id = (SELECT min(id) FROM changes WHERE webhook_id = $1) FOR UPDATE`, w.ID)
+	require.NoError(t, err)
+
+	waiting := func(n int) func() bool {
+		return func() bool {
+			var got int
+			require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&got))
+			return got == n
+		}
+	}
+	type result struct {
+		found bool
+		err   error
+	}
+	first, second := make(chan result, 1), make(chan result, 1)
+	go func() { f, err := db.FlushBatch(ctx, w.ID, time.Now()); first <- result{f, err} }()
+	waitFor(t, "the first flush to wait on the held change", 10*time.Second, waiting(1))
+	go func() { f, err := db.FlushBatch(ctx, w.ID, time.Now()); second <- result{f, err} }()
+	waitFor(t, "the second flush to wait on the first's lock of the webhook", 10*time.Second, waiting(2))
+	require.NoError(t, hold.Rollback(ctx))
+
+	a, b := <-first, <-second
+	require.NoError(t, a.err)
+	require.True(t, a.found, "the first flush froze the changes")
+	require.NoError(t, b.err)
+	require.False(t, b.found, "the second flush found nothing left to freeze")
+
+	var messages, distinct int
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT c.message_id)
+		FROM messages m LEFT JOIN changes c ON c.message_id = m.id WHERE m.webhook_id = $1`, w.ID).Scan(&messages, &distinct))
+	require.Equal(t, 3, messages, "one message per change, no orphans")
+	require.Equal(t, 3, distinct, "every message carries its change")
+}

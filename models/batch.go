@@ -57,7 +57,6 @@ type EventPayload struct {
 type pendingChange struct {
 	changeID int64
 	ChangePayload
-	seq int64
 }
 
 type flushWebhook struct {
@@ -124,42 +123,59 @@ var ErrBusy = errors.New("webhook is busy")
 // collapsed per object and turned into messages, in one transaction. It reports false when
 // there was nothing to do. The webhook's row is locked meanwhile; inserting changes takes only
 // a key-share lock on it, so ingestion goes on.
+//
+// The lock is taken in a statement of its own and the pending changes are read in the next.
+// Under READ COMMITTED a statement sees what was committed when it began: a read in the locking
+// statement itself would predate another instance's flush that committed while this one waited
+// for the lock (locking a row does not make PostgreSQL re-read the others), and would freeze
+// the same changes into a second message with a second webhook-id. The three statements travel
+// in one round trip; the server still runs them one after the other.
 func (db *DB) FlushBatch(ctx context.Context, webhookID string, now time.Time) (bool, error) {
 	found := false
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `
-			WITH w AS (
-				SELECT id, format, max_changes, append_event_type FROM webhooks
-				WHERE id = $1 AND state = 'active'
-				  AND (SELECT min(created_at) FROM changes WHERE webhook_id = $1 AND state = 'pending')
-				      <= $2::timestamptz - make_interval(secs => batch_window_seconds)
-				FOR NO KEY UPDATE NOWAIT
-			)
-			SELECT w.format, w.max_changes, w.append_event_type,
-			       c.id, e.id, e.type, e.action, e.object, e.object_id, e.url, e.course_id, e.occurred_at, e.data, e.seq
-			FROM w JOIN changes c ON c.webhook_id = w.id AND c.state = 'pending' JOIN events e ON e.id = c.event_id
+		b := &pgx.Batch{}
+		// Another flush holds the row for milliseconds; a person saving the webhook, not much
+		// longer. Waiting a little beats trying again and again.
+		b.Queue(`SELECT set_config('lock_timeout', $1, true)`, flushLockTimeout)
+		b.Queue(`SELECT format, max_changes, append_event_type FROM webhooks WHERE id = $1 AND state = 'active' FOR NO KEY UPDATE`, webhookID)
+		b.Queue(`
+			SELECT c.id, e.id, e.type, e.action, e.object, e.object_id, e.url, e.course_id, e.occurred_at, e.data
+			FROM webhooks w JOIN changes c ON c.webhook_id = w.id AND c.state = 'pending' JOIN events e ON e.id = c.event_id
+			WHERE w.id = $1
+			  AND (SELECT min(created_at) FROM changes WHERE webhook_id = $1 AND state = 'pending')
+			      <= $2::timestamptz - make_interval(secs => w.batch_window_seconds)
 			ORDER BY e.occurred_at, e.seq
 			LIMIT $3`, webhookID, now, maxFlushChanges)
+		br := tx.SendBatch(ctx, b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("setting lock timeout: %w", err)
+		}
+		var w flushWebhook
+		err := br.QueryRow().Scan(&w.format, &w.maxChanges, &w.appendEventType)
+		var pgErr *pgconn.PgError
+		switch {
+		case errors.As(err, &pgErr) && pgErr.Code == "55P03": // lock_not_available
+			return ErrBusy
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil // deleted, paused or disabled: nothing to flush, whatever the read says
+		case err != nil:
+			return fmt.Errorf("locking webhook %s: %w", webhookID, err)
+		}
+		rows, err := br.Query()
 		if err != nil {
 			return fmt.Errorf("reading pending changes of %s: %w", webhookID, err)
 		}
-		var w flushWebhook
-		var pending []pendingChange
-		for rows.Next() {
+		pending, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pendingChange, error) {
 			var p pendingChange
-			if err := rows.Scan(&w.format, &w.maxChanges, &w.appendEventType,
-				&p.changeID, &p.EventID, &p.Type, &p.Action, &p.Object, &p.ObjectID, &p.URL, &p.CourseID, &p.OccurredAt, &p.Data, &p.seq); err != nil {
-				rows.Close()
-				return fmt.Errorf("reading pending change: %w", err)
-			}
+			err := row.Scan(&p.changeID, &p.EventID, &p.Type, &p.Action, &p.Object, &p.ObjectID, &p.URL, &p.CourseID, &p.OccurredAt, &p.Data)
 			p.OccurredAt = p.OccurredAt.UTC()
-			pending = append(pending, p)
+			return p, err
+		})
+		if err != nil {
+			return fmt.Errorf("reading pending changes of %s: %w", webhookID, err)
 		}
-		if err := rows.Err(); err != nil {
-			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
-				return ErrBusy
-			}
+		if err := br.Close(); err != nil {
 			return fmt.Errorf("reading pending changes of %s: %w", webhookID, err)
 		}
 		if len(pending) == 0 {
@@ -173,6 +189,10 @@ func (db *DB) FlushBatch(ctx context.Context, webhookID string, now time.Time) (
 	return found, err
 }
 
+// flushLockTimeout bounds how long a flush waits for the webhook's row before it reports
+// ErrBusy.
+const flushLockTimeout = "1s"
+
 func storeMessages(ctx context.Context, tx pgx.Tx, webhookID string, w flushWebhook, pending []pendingChange, now time.Time) error {
 	kept, superseded, supersededBy := collapse(pending)
 	msgs, err := buildMessages(kept, w, now)
@@ -181,15 +201,26 @@ func storeMessages(ctx context.Context, tx pgx.Tx, webhookID string, w flushWebh
 	}
 	b := &pgx.Batch{}
 	queueMessages(b, webhookID, msgs, now)
-	if len(superseded) > 0 {
-		b.Queue(`
-			UPDATE changes c SET state = 'superseded', superseded_by = u.by
-			FROM unnest($1::bigint[], $2::text[]) AS u(id, by) WHERE c.id = u.id`, superseded, supersededBy)
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	b.Queue(`
+		UPDATE changes c SET state = 'superseded', superseded_by = u.by
+		FROM unnest($1::bigint[], $2::text[]) AS u(id, by) WHERE c.id = u.id AND c.state = 'pending'`, superseded, supersededBy)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
 		return fmt.Errorf("storing messages of %s: %w", webhookID, err)
 	}
-	return nil
+	// Only pending changes move on. Should one have been frozen meanwhile all the same (the
+	// lock above says it cannot), the whole flush rolls back rather than send it twice.
+	for _, want := range []int{len(kept), len(superseded)} {
+		tag, err := br.Exec()
+		if err != nil {
+			return fmt.Errorf("marking changes of %s: %w", webhookID, err)
+		}
+		if int(tag.RowsAffected()) != want {
+			return fmt.Errorf("flushing %s: %d of %d changes were no longer pending", webhookID, want-int(tag.RowsAffected()), want)
+		}
+	}
+	return br.Close()
 }
 
 // collapse keeps, per (object, object_id), only the latest change; pending is ordered by
@@ -324,7 +355,7 @@ func queueMessages(b *pgx.Batch, webhookID string, msgs []newMessage, now time.T
 		webhookID, ids, payloads, suffixes, types, objects, now, counts)
 	b.Queue(`
 		UPDATE changes c SET state = 'sent', message_id = u.message_id
-		FROM unnest($1::bigint[], $2::text[]) AS u(id, message_id) WHERE c.id = u.id`, changeIDs, changeMsgs)
+		FROM unnest($1::bigint[], $2::text[]) AS u(id, message_id) WHERE c.id = u.id AND c.state = 'pending'`, changeIDs, changeMsgs)
 }
 
 func nonNil(s []string) []string {
