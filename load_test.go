@@ -224,7 +224,7 @@ func TestLoad(t *testing.T) {
 	la := &loadAPI{client: client, base: *loadURL, key: *loadKey}
 	var inst *instance
 	if la.base == "" {
-		_, key, err := dbtest.DB(t).CreateAPIKey(context.Background(), "load", models.ScopeAdmin, nil)
+		_, key, err := dbtest.DB(t).CreateAPIKey(context.Background(), models.System, "load", models.ScopeAdmin)
 		require.NoError(t, err)
 		// Development: webhooks to plain-http receivers on loopback may be saved.
 		inst = startInstance(t, "HOOKRELAY_ENV=development", "HOOKRELAY_DELIVERY_TIMEOUT=15s", "HOOKRELAY_WORKERS=200")

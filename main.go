@@ -402,7 +402,7 @@ func firstAdmin(ctx context.Context, cfg config, db *models.DB, log *slog.Logger
 		return nil
 	}
 	password := rand.Text()
-	u, err := db.CreateUser(ctx, models.NewUser{Email: "admin@example.com", Name: "Administrator", Role: models.RoleAdmin, Password: password})
+	u, err := db.CreateUser(ctx, models.System, models.NewUser{Email: "admin@example.com", Name: "Administrator", Role: models.RoleAdmin, Password: password})
 	if err != nil {
 		return fmt.Errorf("creating first admin: %w", err)
 	}
@@ -445,11 +445,8 @@ func userCommand(ctx context.Context, cfg config, log *slog.Logger, args []strin
 			}
 			in.PartnerID = p.ID
 		}
-		u, err := db.CreateUser(ctx, in)
+		u, err := db.CreateUser(ctx, models.CommandLine, in)
 		if err != nil {
-			return err
-		}
-		if err := db.Audit(ctx, models.Actor{Email: "command line"}, "user.created", "user", u.ID, "Created "+u.Role+" user "+u.Email, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "created %s user %s\n", u.Role, u.Email)
@@ -475,11 +472,8 @@ func apiKeyCommand(ctx context.Context, cfg config, log *slog.Logger, args []str
 		return usageError{"apikey create: --name and --scope are required"}
 	}
 	return withDB(ctx, cfg, log, func(db *models.DB) error {
-		k, plain, err := db.CreateAPIKey(ctx, *name, *scope, nil)
+		_, plain, err := db.CreateAPIKey(ctx, models.CommandLine, *name, *scope)
 		if err != nil {
-			return err
-		}
-		if err := db.Audit(ctx, models.Actor{Email: "command line"}, "api_key.created", "api_key", k.ID, "Created "+k.Scope+" key "+k.Name, nil); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, plain)

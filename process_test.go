@@ -147,17 +147,17 @@ func mustEventWebhook(t *testing.T, url string) {
 	require.NoError(t, err)
 	db.Sealer = sealer
 	ctx := context.Background()
-	p, err := db.CreatePartner(ctx, models.PartnerInput{Name: "Partner " + models.NewID("")})
+	p, err := db.CreatePartner(ctx, models.System, models.PartnerInput{Name: models.Ptr("Partner " + models.NewID(""))})
 	require.NoError(t, err)
 	name, format, window := "hook", models.FormatEvent, 0
-	w, err := db.CreateWebhook(ctx, models.WebhookInput{PartnerID: &p.ID, Name: &name, URL: &url, Format: &format,
+	w, err := db.CreateWebhook(ctx, models.System, models.WebhookInput{PartnerID: &p.ID, Name: &name, URL: &url, Format: &format,
 		BatchWindow: &window, EventTypes: []string{"course.completed"}}, nil)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.DeleteWebhook(context.Background(), w.ID) })
+	t.Cleanup(func() { _ = db.DeleteWebhook(context.Background(), models.System, w.ID) })
 }
 
 func mustIngestKey(t *testing.T) string {
-	_, key, err := dbtest.DB(t).CreateAPIKey(context.Background(), "load", models.ScopeIngest, nil)
+	_, key, err := dbtest.DB(t).CreateAPIKey(context.Background(), models.System, "load", models.ScopeIngest)
 	require.NoError(t, err)
 	return key
 }

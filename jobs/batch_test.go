@@ -134,7 +134,7 @@ func TestMatching(t *testing.T) {
 	db := testDB(t)
 	ctx := context.Background()
 	for _, c := range []string{"match-c1", "match-c2"} {
-		_, _, err := db.UpsertCourse(ctx, c, "Course "+c)
+		_, _, err := db.UpsertCourse(ctx, models.System, c, "Course "+c)
 		require.NoError(t, err)
 	}
 	url := "http://127.0.0.1:9/"
@@ -143,7 +143,7 @@ func TestMatching(t *testing.T) {
 	c := mustWebhook(t, db, url, models.WebhookInput{Courses: []string{"match-c2"}})
 	d := mustWebhook(t, db, url, models.WebhookInput{EventTypes: []string{"course.completed", "badge.awarded"}})
 	e := mustWebhook(t, db, url, models.WebhookInput{})
-	require.NoError(t, db.SetWebhookState(ctx, e.ID, models.WebhookPaused, "", "", time.Now()))
+	require.NoError(t, db.SetWebhookState(ctx, models.System, e.ID, models.StateChange{State: models.WebhookPaused}))
 	names := map[string]string{a.ID: "A", b.ID: "B", c.ID: "C", d.ID: "D", e.ID: "E"}
 
 	withCourse := func(ev models.NewEvent, course string) models.NewEvent {

@@ -21,8 +21,9 @@ func TestDeliverSigned(t *testing.T) {
 	db := testDB(t)
 	rc := newReceiver(t, nil)
 	w := mustWebhook(t, db, rc.URL+"/hooks", models.WebhookInput{})
-	secret, _, err := db.RevealWebhookSecret(context.Background(), w)
+	secretSecrets, err := db.RevealWebhookSecret(context.Background(), models.System, w.ID)
 	require.NoError(t, err)
+	secret := secretSecrets.Current
 	startRunner(t, db, jobs.Config{})
 
 	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -69,17 +70,19 @@ func TestDeliverDuringRotation(t *testing.T) {
 	db := testDB(t)
 	rc := newReceiver(t, nil)
 	w := mustWebhook(t, db, rc.URL, models.WebhookInput{})
-	old, _, err := db.RevealWebhookSecret(context.Background(), w)
+	before, err := db.RevealWebhookSecret(context.Background(), models.System, w.ID)
 	require.NoError(t, err)
-	fresh, err := db.RotateWebhookSecret(context.Background(), w.ID)
+	old := before.Current
+	rotated, err := db.RotateWebhookSecret(context.Background(), models.System, w.ID)
 	require.NoError(t, err)
+	fresh := rotated.Current
 	require.NotEqual(t, old, fresh)
 	w, err = db.FindWebhookByID(context.Background(), w.ID)
 	require.NoError(t, err)
-	cur, prev, err := db.RevealWebhookSecret(context.Background(), w)
+	after, err := db.RevealWebhookSecret(context.Background(), models.System, w.ID)
 	require.NoError(t, err)
-	require.Equal(t, fresh, cur)
-	require.Equal(t, old, *prev)
+	require.Equal(t, fresh, after.Current)
+	require.Equal(t, old, after.Previous)
 
 	startRunner(t, db, jobs.Config{})
 	ingest(t, db, event("course.completed", "", "", time.Now(), `{}`))
@@ -104,7 +107,7 @@ func TestRetryScheduleBesidePausedBacklog(t *testing.T) {
 	db := testDB(t)
 	ctx := context.Background()
 	p := mustWebhook(t, db, "http://127.0.0.1:9/paused", models.WebhookInput{})
-	require.NoError(t, db.SetWebhookState(ctx, p.ID, models.WebhookPaused, "", "", time.Now()))
+	require.NoError(t, db.SetWebhookState(ctx, models.System, p.ID, models.StateChange{State: models.WebhookPaused}))
 	_, err := db.Pool.Exec(ctx, `
 		INSERT INTO messages (id, webhook_id, kind, state, payload, next_attempt_at)
 		SELECT 'msg_paused_' || i, $1, 'changes', 'pending', '{}', now() - interval '1 hour' FROM generate_series(1, 3) i`, p.ID)
@@ -360,7 +363,7 @@ func TestPausedWebhookKeepsChanges(t *testing.T) {
 	ctx := context.Background()
 	rc := newReceiver(t, nil)
 	w := mustWebhook(t, db, rc.URL, models.WebhookInput{})
-	require.NoError(t, db.SetWebhookState(ctx, w.ID, models.WebhookPaused, "maintenance", "", time.Now()))
+	require.NoError(t, db.SetWebhookState(ctx, models.System, w.ID, models.StateChange{State: models.WebhookPaused, Reason: "maintenance"}))
 	startRunner(t, db, jobs.Config{})
 
 	for i := range 3 {
@@ -369,7 +372,7 @@ func TestPausedWebhookKeepsChanges(t *testing.T) {
 	ingest(t, db, event("training.updated", "training", "other", time.Now(), `{}`))
 	require.Empty(t, rc.requests())
 
-	require.NoError(t, db.SetWebhookState(ctx, w.ID, models.WebhookActive, "", models.BacklogDeliver, time.Now()))
+	require.NoError(t, db.SetWebhookState(ctx, models.System, w.ID, models.StateChange{State: models.WebhookActive, Backlog: models.BacklogDeliver}))
 	waitFor(t, "the backlog", 10*time.Second, func() bool { return len(rc.requests()) == 1 })
 	var body models.BatchPayload
 	require.NoError(t, json.Unmarshal(rc.requests()[0].Body, &body))
@@ -381,9 +384,9 @@ func TestPausedWebhookKeepsChanges(t *testing.T) {
 	}
 
 	t.Run("Drop", func(t *testing.T) {
-		require.NoError(t, db.SetWebhookState(ctx, w.ID, models.WebhookPaused, "", "", time.Now()))
+		require.NoError(t, db.SetWebhookState(ctx, models.System, w.ID, models.StateChange{State: models.WebhookPaused}))
 		evs := ingest(t, db, event("training.updated", "training", "x", time.Now(), `{}`))
-		require.NoError(t, db.SetWebhookState(ctx, w.ID, models.WebhookActive, "", models.BacklogDrop, time.Now()))
+		require.NoError(t, db.SetWebhookState(ctx, models.System, w.ID, models.StateChange{State: models.WebhookActive, Backlog: models.BacklogDrop}))
 		ds, err := db.FindEventDeliveries(ctx, evs[0].ID)
 		require.NoError(t, err)
 		require.Equal(t, "dropped", ds[0].State)
@@ -491,7 +494,7 @@ func TestRecordAfterWebhookDeleted(t *testing.T) {
 		outcomes = append(outcomes, models.AttemptOutcome{AttemptResult: models.AttemptResult{MessageID: m.ID, WebhookID: w.ID,
 			Trigger: models.TriggerTest, StartedAt: now, URL: w.URL, Method: "POST", Status: 200, Success: true}})
 	}
-	require.NoError(t, db.DeleteWebhook(ctx, gone.ID))
+	require.NoError(t, db.DeleteWebhook(ctx, models.System, gone.ID))
 	require.NoError(t, db.RecordAttempts(ctx, outcomes))
 	as, err := db.FindAttempts(ctx, outcomes[1].MessageID)
 	require.NoError(t, err)

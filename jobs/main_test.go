@@ -122,7 +122,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 
 func mustPartner(t *testing.T, db *models.DB) *models.Partner {
 	t.Helper()
-	p, err := db.CreatePartner(context.Background(), models.PartnerInput{Name: "Partner " + models.NewID("")})
+	p, err := db.CreatePartner(context.Background(), models.System, models.PartnerInput{Name: models.Ptr("Partner " + models.NewID(""))})
 	require.NoError(t, err)
 	return p
 }
@@ -142,9 +142,9 @@ func mustWebhook(t *testing.T, db *models.DB, url string, in models.WebhookInput
 	if in.BatchWindow == nil {
 		in.BatchWindow = ptr(0)
 	}
-	w, err := db.CreateWebhook(context.Background(), in, nil)
+	w, err := db.CreateWebhook(context.Background(), models.System, in, nil)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.DeleteWebhook(context.Background(), w.ID) })
+	t.Cleanup(func() { _ = db.DeleteWebhook(context.Background(), models.System, w.ID) })
 	return w
 }
 

@@ -82,8 +82,9 @@ func TestVerificationDisablesDeadEndpoint(t *testing.T) {
 	call := vr.calls[0]
 	require.Len(t, strings.Fields(call.Header.Get("webhook-signature")), 2)
 	for _, w := range []*models.Webhook{a, b} {
-		secret, _, err := db.RevealWebhookSecret(ctx, w)
+		secretSecrets, err := db.RevealWebhookSecret(ctx, models.System, w.ID)
 		require.NoError(t, err)
+		secret := secretSecrets.Current
 		wh, err := standardwebhooks.NewWebhook(secret)
 		require.NoError(t, err)
 		require.NoError(t, wh.Verify(call.Body, call.Header))
@@ -95,7 +96,7 @@ func TestVerificationDisablesDeadEndpoint(t *testing.T) {
 	require.Equal(t, models.MessageFailed, rows[0].State)
 
 	// Disabled webhooks get no more calls; re-enabling starts a fresh streak.
-	require.NoError(t, db.SetWebhookState(ctx, a.ID, models.WebhookActive, "", models.BacklogDeliver, time.Now()))
+	require.NoError(t, db.SetWebhookState(ctx, models.System, a.ID, models.StateChange{State: models.WebhookActive, Backlog: models.BacklogDeliver}))
 	waitFor(t, "a fresh call after re-enabling", 5*time.Second, func() bool { return vr.count() >= 4 })
 	h, err = db.FindWebhookByID(ctx, a.ID)
 	require.NoError(t, err)
@@ -318,7 +319,7 @@ func TestIdleEndpointNotDue(t *testing.T) {
 	w := mustWebhook(t, db, "http://127.0.0.1:9/idle-"+models.NewID(""), models.WebhookInput{EventTypes: []string{"account.created"}})
 	interval := time.Hour
 	require.NoError(t, db.SyncEndpoints(ctx, time.Now(), interval))
-	require.NoError(t, db.SetWebhookState(ctx, w.ID, models.WebhookPaused, "", "", time.Now()))
+	require.NoError(t, db.SetWebhookState(ctx, models.System, w.ID, models.StateChange{State: models.WebhookPaused}))
 	_, err := db.Pool.Exec(ctx, `UPDATE endpoints SET next_verify_at = now() - interval '1 minute' WHERE url = $1`, w.URL)
 	require.NoError(t, err)
 

@@ -45,10 +45,10 @@ func hashAPIKey(key string) []byte {
 	return h[:]
 }
 
-// CreateAPIKey makes a new key and returns it with its plaintext, which is never stored and
-// so can be shown only this once.
-func (db *DB) CreateAPIKey(ctx context.Context, name, scope string, createdBy *string) (*APIKey, string, error) {
-	var ve ValidationError
+// CreateAPIKey makes a new key for actor and returns it with its plaintext, which is never
+// stored and so can be shown only this once.
+func (db *DB) CreateAPIKey(ctx context.Context, actor Actor, name, scope string) (*APIKey, string, error) {
+	var ve Error
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
@@ -65,10 +65,19 @@ func (db *DB) CreateAPIKey(ctx context.Context, name, scope string, createdBy *s
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw)
 	plain := apiKeyPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	k := &APIKey{ID: NewID("key_"), Name: name, Scope: scope, Prefix: plain[:len(apiKeyPrefix)+6],
-		Hash: hashAPIKey(plain), CreatedBy: createdBy}
-	if err := db.Gorm.WithContext(ctx).Create(k).Error; err != nil {
-		return nil, "", fmt.Errorf("creating API key: %w", err)
+	k := &APIKey{ID: NewID("key_"), Name: name, Scope: scope, Prefix: plain[:len(apiKeyPrefix)+6], Hash: hashAPIKey(plain)}
+	if actor.ID != "" {
+		k.CreatedBy = &actor.ID
+	}
+	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		if err := tx.Create(k).Error; err != nil {
+			return nil, fmt.Errorf("creating API key: %w", err)
+		}
+		return &entry{action: "api_key.created", objectType: "api_key", objectID: k.ID,
+			summary: fmt.Sprintf("Created %s key %q (%s)", k.Scope, k.Name, k.Prefix), details: map[string]any{"name": k.Name, "scope": k.Scope}}, nil
+	})
+	if err != nil {
+		return nil, "", err
 	}
 	return k, plain, nil
 }
@@ -115,19 +124,26 @@ func (db *DB) FindAPIKeyByID(ctx context.Context, id string) (*APIKey, error) {
 	return &k, nil
 }
 
-// RevokeAPIKey stops key id from working. Revoking a revoked key changes nothing.
-func (db *DB) RevokeAPIKey(ctx context.Context, id string) (*APIKey, error) {
-	k, err := db.FindAPIKeyByID(ctx, id)
+// RevokeAPIKey stops key id from working, for actor. Revoking a revoked key changes nothing.
+func (db *DB) RevokeAPIKey(ctx context.Context, actor Actor, id string) (*APIKey, error) {
+	var k APIKey
+	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		if err := lockRow(tx, &k, id); err != nil {
+			return nil, err
+		}
+		if k.RevokedAt != nil {
+			return nil, nil
+		}
+		now := time.Now()
+		if err := tx.Model(&k).Update("revoked_at", now).Error; err != nil {
+			return nil, fmt.Errorf("revoking API key %s: %w", id, err)
+		}
+		k.RevokedAt = &now
+		return &entry{action: "api_key.revoked", objectType: "api_key", objectID: k.ID,
+			summary: fmt.Sprintf("Revoked key %q (%s)", k.Name, k.Prefix)}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if k.RevokedAt != nil {
-		return k, nil
-	}
-	now := time.Now()
-	if err := db.Gorm.WithContext(ctx).Model(k).Update("revoked_at", now).Error; err != nil {
-		return nil, fmt.Errorf("revoking API key %s: %w", id, err)
-	}
-	k.RevokedAt = &now
-	return k, nil
+	return &k, nil
 }

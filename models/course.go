@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // Course is a catalogue entry that events can refer to by its external id.
@@ -36,34 +37,67 @@ func validateCourse(id, title string) error {
 	return ve.Err()
 }
 
-// UpsertCourse creates the course or updates its title, un-archiving it. It reports whether
-// the course was new.
-func (db *DB) UpsertCourse(ctx context.Context, id, title string) (*Course, bool, error) {
+// UpsertCourse creates the course or updates its title, un-archiving it, for actor. It reports
+// whether the course was new. Putting what is already there changes nothing.
+func (db *DB) UpsertCourse(ctx context.Context, actor Actor, id, title string) (*Course, bool, error) {
 	title = strings.TrimSpace(title)
 	if err := validateCourse(id, title); err != nil {
 		return nil, false, err
 	}
 	var c Course
 	var created bool
-	err := db.Pool.QueryRow(ctx, `
-		INSERT INTO courses (id, title) VALUES ($1, $2)
-		ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, archived_at = NULL, updated_at = now()
-		RETURNING id, title, archived_at, created_at, updated_at, (xmax = 0)`, id, title).
-		Scan(&c.ID, &c.Title, &c.ArchivedAt, &c.CreatedAt, &c.UpdatedAt, &created)
+	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&c).Error
+		switch {
+		case err == nil && c.Title == title && c.ArchivedAt == nil:
+			return nil, nil
+		case err == nil:
+			if err := tx.Model(&c).Updates(map[string]any{"title": title, "archived_at": nil, "updated_at": time.Now()}).Error; err != nil {
+				return nil, fmt.Errorf("saving course %s: %w", id, err)
+			}
+			c.Title, c.ArchivedAt = title, nil
+			return &entry{action: "course.updated", objectType: "course", objectID: c.ID, summary: "Renamed course to " + c.Title}, nil
+		case !errors.Is(err, gorm.ErrRecordNotFound):
+			return nil, fmt.Errorf("finding course %s: %w", id, err)
+		}
+		// Two puts of a new course at once: the second waits for the first and updates it.
+		if err := tx.Raw(`
+			INSERT INTO courses (id, title) VALUES (?, ?)
+			ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, archived_at = NULL, updated_at = now()
+			RETURNING id, title, archived_at, created_at, updated_at, (xmax = 0)`, id, title).Row().
+			Scan(&c.ID, &c.Title, &c.ArchivedAt, &c.CreatedAt, &c.UpdatedAt, &created); err != nil {
+			return nil, fmt.Errorf("saving course %s: %w", id, err)
+		}
+		return &entry{action: "course.created", objectType: "course", objectID: c.ID, summary: "Added course " + c.Title}, nil
+	})
 	if err != nil {
-		return nil, false, fmt.Errorf("saving course %s: %w", id, err)
+		return nil, false, err
 	}
 	return &c, created, nil
 }
 
-// ArchiveCourse hides a course from new subscriptions; webhooks that chose it keep it.
-func (db *DB) ArchiveCourse(ctx context.Context, id string) (*Course, error) {
-	res := db.Gorm.WithContext(ctx).Model(&Course{}).Where("id = ? AND archived_at IS NULL", id).
-		Updates(map[string]any{"archived_at": time.Now(), "updated_at": time.Now()})
-	if res.Error != nil {
-		return nil, fmt.Errorf("archiving course %s: %w", id, res.Error)
+// ArchiveCourse hides a course from new subscriptions, for actor; webhooks that chose it keep
+// it. Archiving an archived course changes nothing.
+func (db *DB) ArchiveCourse(ctx context.Context, actor Actor, id string) (*Course, error) {
+	var c Course
+	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		if err := lockRow(tx, &c, id); err != nil {
+			return nil, err
+		}
+		if c.ArchivedAt != nil {
+			return nil, nil
+		}
+		now := time.Now()
+		if err := tx.Model(&c).Updates(map[string]any{"archived_at": now, "updated_at": now}).Error; err != nil {
+			return nil, fmt.Errorf("archiving course %s: %w", id, err)
+		}
+		c.ArchivedAt = &now
+		return &entry{action: "course.archived", objectType: "course", objectID: c.ID, summary: "Archived course " + c.Title}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return db.FindCourseByID(ctx, id)
+	return &c, nil
 }
 
 // FindCourseByID returns the course with id.
@@ -127,34 +161,47 @@ func (db *DB) FindCoursesByIDs(ctx context.Context, ids []string) ([]Course, err
 	return cs, nil
 }
 
-// CreateCourse adds a course; its id must be new.
-func (db *DB) CreateCourse(ctx context.Context, id, title string) (*Course, error) {
+// CreateCourse adds a course for actor; its id must be new.
+func (db *DB) CreateCourse(ctx context.Context, actor Actor, id, title string) (*Course, error) {
 	id, title = strings.TrimSpace(id), strings.TrimSpace(title)
 	if err := validateCourse(id, title); err != nil {
 		return nil, err
 	}
 	c := &Course{ID: id, Title: title}
-	if err := db.Gorm.WithContext(ctx).Create(c).Error; err != nil {
-		if errors.Is(err, gorm.ErrDuplicatedKey) {
-			return nil, &ValidationError{Fields: map[string]string{"id": "A course with this id already exists."}}
+	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		if err := tx.Create(c).Error; err != nil {
+			if errors.Is(err, gorm.ErrDuplicatedKey) {
+				return nil, Invalid("id", "A course with this id already exists.")
+			}
+			return nil, fmt.Errorf("creating course %s: %w", id, err)
 		}
-		return nil, fmt.Errorf("creating course %s: %w", id, err)
+		return &entry{action: "course.created", objectType: "course", objectID: c.ID, summary: "Added course " + c.Title}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
-// UpdateCourse changes a course's title.
-func (db *DB) UpdateCourse(ctx context.Context, id, title string) (*Course, error) {
+// UpdateCourse changes a course's title, for actor.
+func (db *DB) UpdateCourse(ctx context.Context, actor Actor, id, title string) (*Course, error) {
 	title = strings.TrimSpace(title)
 	if err := validateCourse(id, title); err != nil {
 		return nil, err
 	}
-	res := db.Gorm.WithContext(ctx).Model(&Course{}).Where("id = ?", id).Updates(map[string]any{"title": title, "updated_at": time.Now()})
-	if res.Error != nil {
-		return nil, fmt.Errorf("updating course %s: %w", id, res.Error)
+	var c Course
+	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		if err := lockRow(tx, &c, id); err != nil {
+			return nil, err
+		}
+		if err := tx.Model(&c).Updates(map[string]any{"title": title, "updated_at": time.Now()}).Error; err != nil {
+			return nil, fmt.Errorf("updating course %s: %w", id, err)
+		}
+		c.Title = title
+		return &entry{action: "course.updated", objectType: "course", objectID: c.ID, summary: "Renamed course to " + c.Title}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if res.RowsAffected == 0 {
-		return nil, ErrNotFound
-	}
-	return db.FindCourseByID(ctx, id)
+	return &c, nil
 }

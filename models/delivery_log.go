@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
 )
 
 // MessageFilter narrows the delivery log.
@@ -151,71 +152,156 @@ func (db *DB) FindMessageChanges(ctx context.Context, messageID string) (carried
 	return carried, superseded, nil
 }
 
-// RequestResend puts a message back in the queue for one attempt now, whatever its state, with
-// the same body and webhook-id. A message already on its way is left alone.
-func (db *DB) RequestResend(ctx context.Context, messageID string, now time.Time) error {
-	var state string
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT state FROM messages WHERE id = $1 FOR UPDATE`, messageID).Scan(&state); err != nil {
-			if errors.Is(err, pgx.ErrNoRows) {
-				return ErrNotFound
-			}
-			return fmt.Errorf("locking message %s: %w", messageID, err)
+// ResendMessage puts message id back in the queue for one attempt now, for actor, whatever its
+// state, with the same body and webhook-id. A message on its way right now is left alone.
+func (db *DB) ResendMessage(ctx context.Context, actor Actor, id string) (*Message, error) {
+	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		var m struct{ State, WebhookName string }
+		if err := tx.Raw(`SELECT m.state, w.name AS webhook_name FROM messages m JOIN webhooks w ON w.id = m.webhook_id
+			WHERE m.id = ? FOR UPDATE OF m`, id).Scan(&m).Error; err != nil {
+			return nil, fmt.Errorf("locking message %s: %w", id, err)
 		}
-		if state == MessageDelivering {
-			return fmt.Errorf("%w: the message is being delivered right now; try again in a moment", ErrConflict)
+		switch m.State {
+		case "":
+			return nil, ErrNotFound
+		case MessageDelivering:
+			return nil, Errorf(ECONFLICT, "This message is being delivered right now; try again in a moment.")
 		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE messages SET state = 'pending', next_attempt_at = $2, resend_requested = true, finished_at = NULL
-			WHERE id = $1`, messageID, now); err != nil {
-			return fmt.Errorf("queueing resend of %s: %w", messageID, err)
+		if err := tx.Exec(`UPDATE messages SET state = 'pending', next_attempt_at = ?, resend_requested = true, finished_at = NULL
+			WHERE id = ?`, time.Now(), id).Error; err != nil {
+			return nil, fmt.Errorf("queueing resend of %s: %w", id, err)
 		}
-		_, err := tx.Exec(ctx, `SELECT pg_notify('hookrelay_messages', '')`)
-		return err
+		if err := notify(tx, ChannelMessages); err != nil {
+			return nil, err
+		}
+		return &entry{action: "message.resent", objectType: "message", objectID: id, summary: "Resent message " + id + " to " + m.WebhookName}, nil
 	})
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return db.FindMessageByID(ctx, id)
 }
 
-// CountFailedMessages counts the failed messages of a webhook created in [from, to).
-func (db *DB) CountFailedMessages(ctx context.Context, webhookID string, from, to time.Time) (int, error) {
+// checkResendRange says what is wrong with a time range of a bulk resend.
+func checkResendRange(from, to *time.Time) error {
+	switch {
+	case from == nil || to == nil:
+		return Invalid("from", "Give both a start and an end.")
+	case !from.Before(*to):
+		return Invalid("from", "The start must come before the end.")
+	}
+	return nil
+}
+
+// CountFailedMessages counts the failed messages of a webhook created in [from, to): what
+// ResendFailedMessages would queue.
+func (db *DB) CountFailedMessages(ctx context.Context, webhookID string, from, to *time.Time) (int, error) {
+	if err := checkResendRange(from, to); err != nil {
+		return 0, err
+	}
 	var n int
 	err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE webhook_id = $1 AND state = 'failed' AND kind = 'changes' AND created_at >= $2 AND created_at < $3`,
-		webhookID, from, to).Scan(&n)
+		webhookID, *from, *to).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("counting failed messages: %w", err)
 	}
 	return n, nil
 }
 
-// ResendFailedMessages queues every failed message of a webhook created in [from, to) for one
-// more attempt, and returns how many.
-func (db *DB) ResendFailedMessages(ctx context.Context, webhookID string, from, to, now time.Time) (int, error) {
+// ResendFailedMessages queues every failed message of webhook webhookID created in [from, to)
+// for one more attempt, for actor, and returns how many.
+func (db *DB) ResendFailedMessages(ctx context.Context, actor Actor, webhookID string, from, to *time.Time) (int, error) {
 	var n int
-	err := db.Pool.QueryRow(ctx, `
-		WITH q AS (
-			UPDATE messages SET state = 'pending', next_attempt_at = $4, resend_requested = true, finished_at = NULL
-			WHERE webhook_id = $1 AND state = 'failed' AND kind = 'changes' AND created_at >= $2 AND created_at < $3
-			RETURNING 1
-		)
-		SELECT count(*) FROM q`, webhookID, from, to, now).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("queueing failed messages of %s: %w", webhookID, err)
-	}
-	if n > 0 {
-		if _, err := db.Pool.Exec(ctx, `SELECT pg_notify('hookrelay_messages', '')`); err != nil {
-			return n, fmt.Errorf("notifying deliverers: %w", err)
+	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		var w Webhook
+		if err := tx.Where("id = ?", webhookID).Take(&w).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, ErrNotFound
+		} else if err != nil {
+			return nil, fmt.Errorf("finding webhook %s: %w", webhookID, err)
 		}
-	}
-	return n, nil
+		if err := checkResendRange(from, to); err != nil {
+			return nil, err
+		}
+		res := tx.Exec(`UPDATE messages SET state = 'pending', next_attempt_at = ?, resend_requested = true, finished_at = NULL
+			WHERE webhook_id = ? AND state = 'failed' AND kind = 'changes' AND created_at >= ? AND created_at < ?`,
+			time.Now(), webhookID, *from, *to)
+		if res.Error != nil {
+			return nil, fmt.Errorf("queueing failed messages of %s: %w", webhookID, res.Error)
+		}
+		if n = int(res.RowsAffected); n == 0 {
+			return nil, nil
+		}
+		if err := notify(tx, ChannelMessages); err != nil {
+			return nil, err
+		}
+		return &entry{action: "webhook.resent_failed", objectType: "webhook", objectID: webhookID,
+			summary: fmt.Sprintf("Resent %d failed messages of %s made between %s and %s", n, w.Name,
+				from.UTC().Format("2006-01-02 15:04"), to.UTC().Format("2006-01-02 15:04")),
+			details: map[string]any{"count": n, "from": from, "to": to}}, nil
+	})
+	return n, err
 }
 
 // CreateTestMessage stores a test message, made now and sent at once by the caller (never
 // queued, never retried).
 func (db *DB) CreateTestMessage(ctx context.Context, id, webhookID, eventType string, payload []byte, urlSuffix string, now time.Time) (*Message, error) {
+	return createTestMessage(db.Gorm.WithContext(ctx), id, webhookID, eventType, payload, urlSuffix, now)
+}
+
+func createTestMessage(tx *gorm.DB, id, webhookID, eventType string, payload []byte, urlSuffix string, now time.Time) (*Message, error) {
 	m := &Message{ID: id, WebhookID: webhookID, Kind: KindTest, State: MessageDelivering, Payload: payload,
 		URLSuffix: urlSuffix, EventTypes: StringArray{eventType}, ObjectIDs: StringArray{}, ChangeCount: 1, CreatedAt: now}
-	if err := db.Gorm.WithContext(ctx).Omit("NextAttemptAt", "LeaseUntil", "FinishedAt", "LastAttemptAt", "LastStatus").Create(m).Error; err != nil {
+	if err := tx.Omit("NextAttemptAt", "LeaseUntil", "FinishedAt", "LastAttemptAt", "LastStatus").Create(m).Error; err != nil {
 		return nil, fmt.Errorf("storing test message: %w", err)
 	}
 	return m, nil
+}
+
+// SendFunc makes one attempt of a delivery now, signed and sent like every delivery, and
+// reports it. jobs.Sender provides it; the domain cannot import jobs.
+type SendFunc func(ctx context.Context, d *Delivery, trigger string, now time.Time) (AttemptResult, error)
+
+// SendTestNotification sends webhook webhookID a test notification of eventType (with the type's
+// sample data) now through send, for actor, and records it as a test message that is never
+// retried. The message and its audit entry commit before the request goes out, so the log
+// shows it even when the receiver hangs; the attempt is recorded like any other.
+func (db *DB) SendTestNotification(ctx context.Context, actor Actor, webhookID, eventType string, send SendFunc) (*Message, AttemptResult, error) {
+	var res AttemptResult
+	w, err := db.FindWebhookByID(ctx, webhookID)
+	if err != nil {
+		return nil, res, err
+	}
+	if strings.TrimSpace(eventType) == "" {
+		return nil, res, Invalid("event_type", "Choose an event type from the catalogue.")
+	}
+	t, err := db.FindEventTypeByName(ctx, eventType)
+	if errors.Is(err, ErrNotFound) {
+		return nil, res, Invalid("event_type", fmt.Sprintf("%q is not a catalogued event type.", eventType))
+	} else if err != nil {
+		return nil, res, err
+	}
+	now := time.Now().UTC()
+	var m *Message
+	err = db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		tm, err := newTestMessage(w, t, now)
+		if err != nil {
+			return nil, err
+		}
+		if m, err = createTestMessage(tx, tm.id, w.ID, t.Name, tm.payload, tm.urlSuffix, now); err != nil {
+			return nil, err
+		}
+		return &entry{action: "webhook.test_sent", objectType: "webhook", objectID: w.ID, summary: "Sent a test notification to " + w.Name,
+			details: map[string]any{"message_id": m.ID, "event_type": t.Name}}, nil
+	})
+	if err != nil {
+		return nil, res, err
+	}
+	d := &Delivery{MessageID: m.ID, Kind: KindTest, Payload: m.Payload, URLSuffix: m.URLSuffix, Webhook: *w}
+	if res, err = send(ctx, d, TriggerTest, now); err != nil {
+		return nil, res, err
+	}
+	if err := db.RecordAttempt(ctx, res, nil); err != nil {
+		return nil, res, err
+	}
+	return m, res, nil
 }

@@ -34,11 +34,12 @@ type Event struct {
 	ContentHash    []byte
 }
 
-// NewEvent is one event as posted, parsed and defaulted by the caller.
+// NewEvent is one event as posted, parsed and defaulted by the caller (but for Action).
 type NewEvent struct {
-	Type           string
-	Object         *string
-	ObjectID       *string
+	Type     string
+	Object   *string
+	ObjectID *string
+	// Action defaults to DefaultAction(Type) when empty.
 	Action         string
 	CourseID       *string
 	URL            *string
@@ -94,6 +95,9 @@ func (db *DB) ingest(ctx context.Context, evs []NewEvent, now time.Time) ([]Even
 		hashes := make([][]byte, n)
 		for j, i := range fresh {
 			e := evs[i]
+			if e.Action == "" {
+				e.Action = DefaultAction(e.Type)
+			}
 			ev := Event{ID: NewID("evt_"), Type: e.Type, Object: e.Object, ObjectID: e.ObjectID, Action: e.Action,
 				CourseID: e.CourseID, URL: e.URL, OccurredAt: e.OccurredAt.UTC(), ReceivedAt: now.UTC(), Data: e.Data,
 				IdempotencyKey: e.IdempotencyKey, ContentHash: e.ContentHash}

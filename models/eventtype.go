@@ -91,55 +91,71 @@ func jsonProblem(err error) string {
 
 var eventTypeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$`)
 
-// CreateEventType adds a type to the catalogue.
-func (db *DB) CreateEventType(ctx context.Context, in EventTypeInput) (*EventType, error) {
+// CreateEventType adds a type to the catalogue, for actor.
+func (db *DB) CreateEventType(ctx context.Context, actor Actor, in EventTypeInput) (*EventType, error) {
 	sample, err := in.validate(true)
 	if err != nil {
 		return nil, err
 	}
 	t := &EventType{Name: in.Name, Description: in.Description, Sample: sample}
-	if err := db.Gorm.WithContext(ctx).Create(t).Error; err != nil {
-		if errors.Is(err, gorm.ErrDuplicatedKey) {
-			return nil, &ValidationError{Fields: map[string]string{"name": "This event type already exists."}}
+	err = db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		if err := tx.Create(t).Error; err != nil {
+			if errors.Is(err, gorm.ErrDuplicatedKey) {
+				return nil, Invalid("name", "This event type already exists.")
+			}
+			return nil, fmt.Errorf("creating event type %s: %w", in.Name, err)
 		}
-		return nil, fmt.Errorf("creating event type %s: %w", in.Name, err)
+		return &entry{action: "event_type.created", objectType: "event_type", objectID: t.Name, summary: "Added event type " + t.Name}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return t, nil
 }
 
-// UpdateEventType changes a type's description and sample.
-func (db *DB) UpdateEventType(ctx context.Context, name string, in EventTypeInput) (*EventType, error) {
+// UpdateEventType changes a type's description and sample, for actor.
+func (db *DB) UpdateEventType(ctx context.Context, actor Actor, name string, in EventTypeInput) (*EventType, error) {
 	sample, err := in.validate(false)
 	if err != nil {
 		return nil, err
 	}
-	res := db.Gorm.WithContext(ctx).Model(&EventType{}).Where("name = ?", name).
-		Updates(map[string]any{"description": in.Description, "sample": sample, "updated_at": time.Now()})
-	if res.Error != nil {
-		return nil, fmt.Errorf("updating event type %s: %w", name, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return nil, ErrNotFound
+	err = db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		res := tx.Model(&EventType{}).Where("name = ?", name).
+			Updates(map[string]any{"description": in.Description, "sample": sample, "updated_at": time.Now()})
+		if res.Error != nil {
+			return nil, fmt.Errorf("updating event type %s: %w", name, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return nil, ErrNotFound
+		}
+		return &entry{action: "event_type.updated", objectType: "event_type", objectID: name, summary: "Changed event type " + name}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return db.FindEventTypeByName(ctx, name)
 }
 
-// SetEventTypeDeprecated deprecates or restores a type. Deprecated types keep flowing to the
-// webhooks that have them, but cannot be chosen again.
-func (db *DB) SetEventTypeDeprecated(ctx context.Context, name string, deprecated bool) error {
-	var at any
-	if deprecated {
-		at = time.Now()
-	}
-	res := db.Gorm.WithContext(ctx).Model(&EventType{}).Where("name = ?", name).
-		Updates(map[string]any{"deprecated_at": at, "updated_at": time.Now()})
-	if res.Error != nil {
-		return fmt.Errorf("deprecating event type %s: %w", name, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return ErrNotFound
-	}
-	return nil
+// SetEventTypeDeprecated deprecates or restores a type, for actor. Deprecated types keep
+// flowing to the webhooks that have them, but cannot be chosen again.
+func (db *DB) SetEventTypeDeprecated(ctx context.Context, actor Actor, name string, deprecated bool) error {
+	return db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		var at any
+		e := &entry{action: "event_type.undeprecated", objectType: "event_type", objectID: name,
+			summary: name + " is offered for webhooks again."}
+		if deprecated {
+			at = time.Now()
+			e.action, e.summary = "event_type.deprecated", name+" is deprecated: webhooks that have it keep it; no one can choose it any more."
+		}
+		res := tx.Model(&EventType{}).Where("name = ?", name).Updates(map[string]any{"deprecated_at": at, "updated_at": time.Now()})
+		if res.Error != nil {
+			return nil, fmt.Errorf("deprecating event type %s: %w", name, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return nil, ErrNotFound
+		}
+		return e, nil
+	})
 }
 
 // CountEventTypeWebhooks counts the webhooks that name a type explicitly.

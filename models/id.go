@@ -11,3 +11,6 @@ import (
 func NewID(prefix string) string {
 	return prefix + strings.ReplaceAll(uuid.Must(uuid.NewV7()).String(), "-", "")
 }
+
+// Ptr returns a pointer to v, for the optional fields of inputs.
+func Ptr[T any](v T) *T { return &v }

@@ -52,88 +52,118 @@ func (db *DB) FindPartners(ctx context.Context) ([]Partner, error) {
 	return ps, nil
 }
 
-// PartnerInput is the editable part of a partner.
+// PartnerInput is the editable part of a partner. A nil field in an update leaves it as it is.
 type PartnerInput struct {
-	Name        string
-	Description string
+	Name        *string
+	Description *string
 }
 
-func (in *PartnerInput) validate() error {
-	var ve ValidationError
-	in.Name = strings.TrimSpace(in.Name)
-	in.Description = strings.TrimSpace(in.Description)
-	switch {
-	case in.Name == "":
-		ve.Add("name", "Enter the partner's name.")
-	case len([]rune(in.Name)) > 200:
-		ve.Add("name", "Use at most 200 characters.")
+// apply checks in and copies it onto p.
+func (in PartnerInput) apply(p *Partner, isNew bool) error {
+	var ve Error
+	if in.Name != nil || isNew {
+		p.Name = ""
+		if in.Name != nil {
+			p.Name = strings.TrimSpace(*in.Name)
+		}
+		switch {
+		case p.Name == "":
+			ve.Add("name", "Enter the partner's name.")
+		case len([]rune(p.Name)) > 200:
+			ve.Add("name", "Use at most 200 characters.")
+		}
 	}
-	if len([]rune(in.Description)) > 2000 {
-		ve.Add("description", "Use at most 2,000 characters.")
+	if in.Description != nil {
+		p.Description = strings.TrimSpace(*in.Description)
+		if len([]rune(p.Description)) > 2000 {
+			ve.Add("description", "Use at most 2,000 characters.")
+		}
 	}
 	return ve.Err()
 }
 
+func (p *Partner) auditDetails() map[string]any {
+	return map[string]any{"name": p.Name, "description": p.Description}
+}
+
 func partnerNameTaken(err error) error {
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return &ValidationError{Fields: map[string]string{"name": "A partner with this name already exists."}}
+		return Invalid("name", "A partner with this name already exists.")
 	}
 	return nil
 }
 
-// CreatePartner validates and stores a new partner.
-func (db *DB) CreatePartner(ctx context.Context, in PartnerInput) (*Partner, error) {
-	if err := in.validate(); err != nil {
-		return nil, err
-	}
-	p := &Partner{ID: NewID("ptn_"), Name: in.Name, Description: in.Description}
-	if err := db.Gorm.WithContext(ctx).Create(p).Error; err != nil {
-		if verr := partnerNameTaken(err); verr != nil {
-			return nil, verr
+// CreatePartner validates and stores a new partner for actor.
+func (db *DB) CreatePartner(ctx context.Context, actor Actor, in PartnerInput) (*Partner, error) {
+	p := &Partner{ID: NewID("ptn_")}
+	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		if err := in.apply(p, true); err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("creating partner: %w", err)
+		if err := tx.Create(p).Error; err != nil {
+			if verr := partnerNameTaken(err); verr != nil {
+				return nil, verr
+			}
+			return nil, fmt.Errorf("creating partner: %w", err)
+		}
+		return &entry{action: "partner.created", objectType: "partner", objectID: p.ID,
+			summary: "Created partner " + p.Name, details: p.auditDetails()}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
 }
 
-// UpdatePartner validates and saves changes to partner id.
-func (db *DB) UpdatePartner(ctx context.Context, id string, in PartnerInput) (*Partner, error) {
-	if err := in.validate(); err != nil {
+// UpdatePartner validates and saves changes to partner id for actor.
+func (db *DB) UpdatePartner(ctx context.Context, actor Actor, id string, in PartnerInput) (*Partner, error) {
+	var p Partner
+	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		if err := lockRow(tx, &p, id); err != nil {
+			return nil, err
+		}
+		before := p.auditDetails()
+		if err := in.apply(&p, false); err != nil {
+			return nil, err
+		}
+		if err := tx.Model(&p).Updates(map[string]any{"name": p.Name, "description": p.Description, "updated_at": time.Now()}).Error; err != nil {
+			if verr := partnerNameTaken(err); verr != nil {
+				return nil, verr
+			}
+			return nil, fmt.Errorf("updating partner %s: %w", id, err)
+		}
+		return &entry{action: "partner.updated", objectType: "partner", objectID: p.ID,
+			summary: "Changed partner " + p.Name, details: changedFields(before, p.auditDetails())}, nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	res := db.Gorm.WithContext(ctx).Model(&Partner{}).Where("id = ?", id).
-		Updates(map[string]any{"name": in.Name, "description": in.Description, "updated_at": time.Now()})
-	if res.Error != nil {
-		if verr := partnerNameTaken(res.Error); verr != nil {
-			return nil, verr
-		}
-		return nil, fmt.Errorf("updating partner %s: %w", id, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return nil, ErrNotFound
-	}
-	return db.FindPartnerByID(ctx, id)
+	return &p, nil
 }
 
-// DeletePartner removes a partner that has no webhooks and no users left.
-func (db *DB) DeletePartner(ctx context.Context, id string) error {
-	if _, err := db.FindPartnerByID(ctx, id); err != nil {
-		return err
-	}
-	var hooks, users int64
-	if err := db.Gorm.WithContext(ctx).Model(&Webhook{}).Where("partner_id = ?", id).Count(&hooks).Error; err != nil {
-		return fmt.Errorf("counting webhooks of partner %s: %w", id, err)
-	}
-	if err := db.Gorm.WithContext(ctx).Model(&User{}).Where("partner_id = ?", id).Count(&users).Error; err != nil {
-		return fmt.Errorf("counting users of partner %s: %w", id, err)
-	}
-	if hooks > 0 || users > 0 {
-		return fmt.Errorf("%w: the partner still has %d webhooks and %d users; delete or move them first", ErrConflict, hooks, users)
-	}
-	if err := db.Gorm.WithContext(ctx).Where("id = ?", id).Delete(&Partner{}).Error; err != nil {
-		return fmt.Errorf("deleting partner %s: %w", id, err)
-	}
-	return nil
+// DeletePartner removes a partner that has no webhooks and no users left, for actor.
+func (db *DB) DeletePartner(ctx context.Context, actor Actor, id string) error {
+	return db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		var p Partner
+		if err := lockRow(tx, &p, id); err != nil {
+			return nil, err
+		}
+		var hooks, users int64
+		if err := tx.Model(&Webhook{}).Where("partner_id = ?", id).Count(&hooks).Error; err != nil {
+			return nil, fmt.Errorf("counting webhooks of partner %s: %w", id, err)
+		}
+		if err := tx.Model(&User{}).Where("partner_id = ?", id).Count(&users).Error; err != nil {
+			return nil, fmt.Errorf("counting users of partner %s: %w", id, err)
+		}
+		if hooks > 0 || users > 0 {
+			return nil, Errorf(ECONFLICT, "the partner still has %d webhooks and %d users; delete or move them first", hooks, users)
+		}
+		if err := tx.Where("id = ?", id).Delete(&Partner{}).Error; err != nil {
+			return nil, fmt.Errorf("deleting partner %s: %w", id, err)
+		}
+		return &entry{action: "partner.deleted", objectType: "partner", objectID: p.ID,
+			summary: "Deleted partner " + p.Name, details: p.auditDetails()}, nil
+	})
 }
 
 // PartnerCounts is how much hangs off each partner.

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -85,8 +86,8 @@ type NewUser struct {
 
 func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
-// CreateUser validates and stores a new user.
-func (db *DB) CreateUser(ctx context.Context, in NewUser) (*User, error) {
+// CreateUser validates and stores a new user, for actor.
+func (db *DB) CreateUser(ctx context.Context, actor Actor, in NewUser) (*User, error) {
 	var ve ValidationError
 	email := normalizeEmail(in.Email)
 	if email == "" {
@@ -133,12 +134,18 @@ func (db *DB) CreateUser(ctx context.Context, in NewUser) (*User, error) {
 	}
 	u := &User{ID: NewID("usr_"), Email: email, Name: strings.TrimSpace(in.Name), Role: in.Role,
 		PartnerID: partnerID, PasswordHash: hash, SessionVersion: 1}
-	if err := db.Gorm.WithContext(ctx).Create(u).Error; err != nil {
-		if errors.Is(err, gorm.ErrDuplicatedKey) {
-			ve.Add("email", "A user with this email already exists.")
-			return nil, &ve
+	err = db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		if err := tx.Create(u).Error; err != nil {
+			if errors.Is(err, gorm.ErrDuplicatedKey) {
+				return nil, Invalid("email", "A user with this email already exists.")
+			}
+			return nil, fmt.Errorf("creating user %s: %w", email, err)
 		}
-		return nil, fmt.Errorf("creating user %s: %w", email, err)
+		return &entry{action: "user.created", objectType: "user", objectID: u.ID, summary: fmt.Sprintf("Created %s user %s", u.Role, u.Email),
+			details: map[string]any{"email": u.Email, "role": u.Role, "partner_id": u.PartnerID}}, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return u, nil
 }
@@ -187,9 +194,9 @@ func (db *DB) CountUsers(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// SetUserPassword replaces a user's password and ends all of the user's other sessions.
-func (db *DB) SetUserPassword(ctx context.Context, id, password string) (*User, error) {
-	var ve ValidationError
+// setPassword replaces a user's password and ends all of the user's sessions.
+func setPassword(tx *gorm.DB, id, password string) (*User, error) {
+	var ve Error
 	ValidatePassword(&ve, "password", password)
 	if err := ve.Err(); err != nil {
 		return nil, err
@@ -198,7 +205,7 @@ func (db *DB) SetUserPassword(ctx context.Context, id, password string) (*User, 
 	if err != nil {
 		return nil, err
 	}
-	res := db.Gorm.WithContext(ctx).Model(&User{}).Where("id = ?", id).Updates(map[string]any{
+	res := tx.Model(&User{}).Where("id = ?", id).Updates(map[string]any{
 		"password_hash": hash, "session_version": gorm.Expr("session_version + 1"), "updated_at": time.Now(),
 	})
 	if res.Error != nil {
@@ -207,24 +214,90 @@ func (db *DB) SetUserPassword(ctx context.Context, id, password string) (*User, 
 	if res.RowsAffected == 0 {
 		return nil, ErrNotFound
 	}
-	return db.FindUserByID(ctx, id)
+	var u User
+	if err := tx.Preload("Partner").Where("id = ?", id).Take(&u).Error; err != nil {
+		return nil, fmt.Errorf("finding user %s: %w", id, err)
+	}
+	return &u, nil
 }
 
-// SetUserDisabled disables (ending the user's sessions) or re-enables a user.
-func (db *DB) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
-	upd := map[string]any{"disabled_at": nil, "updated_at": time.Now()}
-	if disabled {
-		upd["disabled_at"] = time.Now()
-		upd["session_version"] = gorm.Expr("session_version + 1")
+// PasswordChange is a person's change of their own password.
+type PasswordChange struct {
+	Current, New, Confirm string
+}
+
+// ChangePassword sets u's own password (u is the actor), which ends u's sessions; the caller
+// starts a new one for the session it serves.
+func (db *DB) ChangePassword(ctx context.Context, u *User, c PasswordChange) (*User, error) {
+	var ve Error
+	if !u.CheckPassword(c.Current) {
+		ve.Add("current", "This is not your current password.")
 	}
-	res := db.Gorm.WithContext(ctx).Model(&User{}).Where("id = ?", id).Updates(upd)
-	if res.Error != nil {
-		return fmt.Errorf("updating user %s: %w", id, res.Error)
+	ValidatePassword(&ve, "new", c.New)
+	if c.New != c.Confirm {
+		ve.Add("confirm", "The two new passwords differ.")
 	}
-	if res.RowsAffected == 0 {
-		return ErrNotFound
+	if err := ve.Err(); err != nil {
+		return nil, err
 	}
-	return nil
+	var updated *User
+	err := db.act(ctx, UserActor(u), func(tx *gorm.DB) (*entry, error) {
+		var err error
+		if updated, err = setPassword(tx, u.ID, c.New); err != nil {
+			return nil, err
+		}
+		return &entry{action: "user.password_changed", objectType: "user", objectID: u.ID, summary: "Changed own password"}, nil
+	})
+	return updated, err
+}
+
+// ResetUserPassword gives user id a new random password, for actor, and returns it to be shown
+// once. It ends the user's sessions.
+func (db *DB) ResetUserPassword(ctx context.Context, actor Actor, id string) (*User, string, error) {
+	password := rand.Text()
+	var u *User
+	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		var err error
+		if u, err = setPassword(tx, id, password); err != nil {
+			return nil, err
+		}
+		return &entry{action: "user.password_reset", objectType: "user", objectID: id, summary: "Reset password of " + u.Email}, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return u, password, nil
+}
+
+// SetUserDisabled disables (ending the user's sessions) or re-enables user id, for actor. No
+// one can disable their own account.
+func (db *DB) SetUserDisabled(ctx context.Context, actor Actor, id string, disabled bool) (*User, error) {
+	if disabled && id == actor.ID {
+		return nil, Errorf(ECONFLICT, "You cannot disable your own account.")
+	}
+	var u User
+	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		if err := tx.Where("id = ?", id).Take(&u).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, ErrNotFound
+		} else if err != nil {
+			return nil, fmt.Errorf("finding user %s: %w", id, err)
+		}
+		upd := map[string]any{"disabled_at": nil, "updated_at": time.Now()}
+		e := &entry{action: "user.enabled", objectType: "user", objectID: id, summary: "enabled " + u.Email}
+		if disabled {
+			upd["disabled_at"] = time.Now()
+			upd["session_version"] = gorm.Expr("session_version + 1")
+			e.action, e.summary = "user.disabled", "disabled "+u.Email
+		}
+		if err := tx.Model(&User{}).Where("id = ?", id).Updates(upd).Error; err != nil {
+			return nil, fmt.Errorf("updating user %s: %w", id, err)
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
 }
 
 // RecordSignIn notes a successful sign-in.

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 
+	"github.com/a-h/templ"
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/views"
 )
@@ -14,26 +15,12 @@ func (s *Server) passwordForm(w http.ResponseWriter, r *http.Request) {
 func (s *Server) passwordChange(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	u := currentUser(r)
-	current, next, confirm := r.PostFormValue("current"), r.PostFormValue("new"), r.PostFormValue("confirm")
-	var ve models.ValidationError
-	if !u.CheckPassword(current) {
-		ve.Add("current", "This is not your current password.")
-	}
-	models.ValidatePassword(&ve, "new", next)
-	if next != confirm {
-		ve.Add("confirm", "The two new passwords differ.")
-	}
-	if ve.Err() != nil {
-		s.page(w, r, http.StatusUnprocessableEntity, "Change password", "password", views.PasswordForm(ve.Fields))
-		return
-	}
-	updated, err := s.db.SetUserPassword(r.Context(), u.ID, next)
+	c := models.PasswordChange{Current: r.PostFormValue("current"), New: r.PostFormValue("new"), Confirm: r.PostFormValue("confirm")}
+	updated, err := s.db.ChangePassword(r.Context(), u, c)
 	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "user.password_changed", "user", u.ID, "Changed own password", nil); err != nil {
-		s.error(w, r, err)
+		s.formError(w, r, err, "Change password", "password", func(errs map[string]string) (templ.Component, error) {
+			return views.PasswordForm(errs), nil
+		})
 		return
 	}
 	// The password change ended every session of this user; keep this one.

@@ -45,7 +45,7 @@ func TestAdminPartners(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 		_, body = admin.get(loc)
 		require.Contains(t, body, "still has 1 webhooks")
-		require.NoError(t, b.db.DeleteWebhook(ctx, h.ID))
+		require.NoError(t, b.db.DeleteWebhook(ctx, models.System, h.ID))
 		resp, _ = admin.post(loc+"/delete", url.Values{})
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 		resp, _ = admin.get(loc)

@@ -30,14 +30,14 @@ func (s *Server) apiCoursePut(w http.ResponseWriter, r *http.Request) {
 		Title *string `json:"title"`
 	}
 	if err := json.Unmarshal(body, &in); err != nil {
-		s.apiError(w, r, &models.ValidationError{Fields: map[string]string{"title": "must be a string"}})
+		s.apiError(w, r, models.Invalid("title", "must be a string"))
 		return
 	}
 	title := ""
 	if in.Title != nil {
 		title = *in.Title
 	}
-	c, created, err := s.db.UpsertCourse(r.Context(), r.PathValue("id"), title)
+	c, created, err := s.db.UpsertCourse(r.Context(), actor(r), r.PathValue("id"), title)
 	if err != nil {
 		s.apiError(w, r, err)
 		return
@@ -50,7 +50,7 @@ func (s *Server) apiCoursePut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiCourseDelete(w http.ResponseWriter, r *http.Request) {
-	c, err := s.db.ArchiveCourse(r.Context(), r.PathValue("id"))
+	c, err := s.db.ArchiveCourse(r.Context(), actor(r), r.PathValue("id"))
 	if err != nil {
 		s.apiError(w, r, err)
 		return

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/hookrelay/hookrelay/models"
@@ -185,10 +184,8 @@ func parseEvent(raw json.RawMessage, now time.Time, bad func(field, msg string))
 	e.CourseID = text("course_id", 200)
 	e.URL = text("url", 2048)
 	e.IdempotencyKey = text("idempotency_key", 255)
-	if a := text("action", 100); a != nil && *a != "" {
-		e.Action = *a
-	} else {
-		e.Action = e.Type[strings.LastIndex(e.Type, ".")+1:]
+	if a := text("action", 100); a != nil {
+		e.Action = *a // empty: the domain's default
 	}
 	e.OccurredAt = now
 	if v, ok := m["occurred_at"]; ok && string(v) != "null" {

@@ -21,7 +21,7 @@ type apiClient struct {
 }
 
 func newAPI(t *testing.T, b *bundle, scope string) *apiClient {
-	_, key, err := b.db.CreateAPIKey(context.Background(), uniq("key"), scope, nil)
+	_, key, err := b.db.CreateAPIKey(context.Background(), models.System, uniq("key"), scope)
 	require.NoError(t, err)
 	return &apiClient{t: t, base: b.srv.URL, key: key}
 }

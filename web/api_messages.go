@@ -125,20 +125,8 @@ func (s *Server) apiMessageGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiMessageResend(w http.ResponseWriter, r *http.Request) {
-	m, err := s.db.FindMessageByID(r.Context(), r.PathValue("id"))
+	m, err := s.db.ResendMessage(r.Context(), actor(r), r.PathValue("id"))
 	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	if err := s.db.RequestResend(r.Context(), m.ID, s.now()); err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "message.resent", "message", m.ID, "Resent message "+m.ID, nil); err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	if m, err = s.db.FindMessageByID(r.Context(), m.ID); err != nil {
 		s.apiError(w, r, err)
 		return
 	}
@@ -146,38 +134,21 @@ func (s *Server) apiMessageResend(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiResendFailed(w http.ResponseWriter, r *http.Request) {
-	h, err := s.db.FindWebhookByID(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
 	f, ok := readJSONObject(w, r, 16<<10)
 	if !ok {
 		return
 	}
 	fromS, toS := f.str("from"), f.str("to")
-	if fromS == nil || *fromS == "" {
-		f.ve.Add("from", "is required: an RFC 3339 time")
-	}
-	if toS == nil || *toS == "" {
-		f.ve.Add("to", "is required: an RFC 3339 time")
-	}
 	if err := f.ve.Err(); err != nil {
 		s.apiError(w, r, err)
 		return
 	}
-	from, to, err := resendFailedRange(*fromS, *toS)
-	if err != nil {
-		s.apiError(w, r, &models.ValidationError{Fields: map[string]string{"from": err.Error()}})
-		return
+	from, to, err := resendFailedRange(deref(fromS), deref(toS))
+	n := 0
+	if err == nil {
+		n, err = s.db.ResendFailedMessages(r.Context(), actor(r), r.PathValue("id"), from, to)
 	}
-	n, err := s.db.ResendFailedMessages(r.Context(), h.ID, from, to, s.now())
 	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "webhook.resent_failed", "webhook", h.ID, "Resent failed messages of "+h.Name,
-		map[string]any{"count": n, "from": from, "to": to}); err != nil {
 		s.apiError(w, r, err)
 		return
 	}
@@ -185,30 +156,17 @@ func (s *Server) apiResendFailed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiWebhookTest(w http.ResponseWriter, r *http.Request) {
-	h, err := s.db.FindWebhookByID(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
 	f, ok := readJSONObject(w, r, 16<<10)
 	if !ok {
 		return
 	}
 	et := f.str("event_type")
-	if et == nil || *et == "" {
-		f.ve.Add("event_type", "is required: name a catalogued event type")
-	}
 	if err := f.ve.Err(); err != nil {
 		s.apiError(w, r, err)
 		return
 	}
-	m, res, err := s.sendTest(r.Context(), h, *et)
+	m, _, err := s.db.SendTestNotification(r.Context(), actor(r), r.PathValue("id"), deref(et), s.send)
 	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "webhook.test_sent", "webhook", h.ID, "Sent a test notification to "+h.Name,
-		map[string]any{"message_id": m.ID, "status": res.Status}); err != nil {
 		s.apiError(w, r, err)
 		return
 	}

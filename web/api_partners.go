@@ -50,23 +50,13 @@ func (s *Server) apiPartnerCreate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	in := models.PartnerInput{}
-	if v := f.str("name"); v != nil {
-		in.Name = *v
-	}
-	if v := f.str("description"); v != nil {
-		in.Description = *v
-	}
+	in := models.PartnerInput{Name: f.str("name"), Description: f.str("description")}
 	if err := f.ve.Err(); err != nil {
 		s.apiError(w, r, err)
 		return
 	}
-	p, err := s.db.CreatePartner(r.Context(), in)
+	p, err := s.db.CreatePartner(r.Context(), actor(r), in)
 	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "partner.created", "partner", p.ID, "Created partner "+p.Name, nil); err != nil {
 		s.apiError(w, r, err)
 		return
 	}
@@ -74,33 +64,17 @@ func (s *Server) apiPartnerCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiPartnerUpdate(w http.ResponseWriter, r *http.Request) {
-	before, err := s.db.FindPartnerByID(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
 	f, ok := readJSONObject(w, r, 64<<10)
 	if !ok {
 		return
 	}
-	in := models.PartnerInput{Name: before.Name, Description: before.Description}
-	if v := f.str("name"); v != nil {
-		in.Name = *v
-	}
-	if v := f.str("description"); v != nil {
-		in.Description = *v
-	}
+	in := models.PartnerInput{Name: f.str("name"), Description: f.str("description")}
 	if err := f.ve.Err(); err != nil {
 		s.apiError(w, r, err)
 		return
 	}
-	p, err := s.db.UpdatePartner(r.Context(), before.ID, in)
+	p, err := s.db.UpdatePartner(r.Context(), actor(r), r.PathValue("id"), in)
 	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "partner.updated", "partner", p.ID, "Changed partner "+p.Name,
-		changedFields(map[string]any{"name": before.Name, "description": before.Description}, map[string]any{"name": p.Name, "description": p.Description})); err != nil {
 		s.apiError(w, r, err)
 		return
 	}
@@ -108,16 +82,7 @@ func (s *Server) apiPartnerUpdate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiPartnerDelete(w http.ResponseWriter, r *http.Request) {
-	p, err := s.db.FindPartnerByID(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	if err := s.db.DeletePartner(r.Context(), p.ID); err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "partner.deleted", "partner", p.ID, "Deleted partner "+p.Name, nil); err != nil {
+	if err := s.db.DeletePartner(r.Context(), actor(r), r.PathValue("id")); err != nil {
 		s.apiError(w, r, err)
 		return
 	}

@@ -50,29 +50,17 @@ func toAPIWebhook(h *models.Webhook) apiWebhook {
 	return out
 }
 
-// apiWebhookInput reads the webhook fields of a JSON body; state and backlog are read apart.
-func apiWebhookInput(f *jsonFields, isNew bool) models.WebhookInput {
-	in := models.WebhookInput{
+// apiWebhookInput reads the webhook fields of a JSON body.
+func apiWebhookInput(f *jsonFields) models.WebhookInput {
+	return models.WebhookInput{
+		PartnerID: f.str("partner_id"), Secret: f.str("secret"),
 		Name: f.str("name"), URL: f.str("url"), Description: f.str("description"), Method: f.str("method"),
 		BasicAuthUser: f.str("basic_auth_user"), BasicAuthPassword: f.str("basic_auth_password"),
 		AppendEventType: f.boolean("append_event_type"), Format: f.str("format"),
 		BatchWindow: f.integer("batch_window_seconds"), MaxChanges: f.integer("max_changes"),
 		EventTypes: f.strings("event_types"), Courses: f.strings("courses"),
+		State: f.str("state"), Backlog: f.str("backlog"),
 	}
-	if isNew {
-		in.PartnerID, in.Secret = f.str("partner_id"), f.str("secret")
-		if in.EventTypes == nil {
-			in.EventTypes = []string{}
-		}
-	} else {
-		if f.has("partner_id") {
-			f.ve.Add("partner_id", "cannot be changed; create the webhook under the other partner")
-		}
-		if f.has("secret") {
-			f.ve.Add("secret", "cannot be set here; use POST /api/v1/webhooks/{id}/secret/rotate")
-		}
-	}
-	return in
 }
 
 func (s *Server) apiWebhookList(w http.ResponseWriter, r *http.Request) {
@@ -82,12 +70,6 @@ func (s *Server) apiWebhookList(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := models.WebhookFilter{PartnerID: q.Get("partner_id"), State: q.Get("state"), Search: q.Get("q"), After: after, Limit: limit}
-	switch f.State {
-	case "", models.WebhookActive, models.WebhookPaused, models.WebhookDisabled:
-	default:
-		s.apiError(w, r, &models.ValidationError{Fields: map[string]string{"state": "must be active, paused or disabled"}})
-		return
-	}
 	rows, next, err := s.db.FindWebhooks(r.Context(), f)
 	if err != nil {
 		s.apiError(w, r, err)
@@ -114,28 +96,16 @@ func (s *Server) apiWebhookCreate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	in := apiWebhookInput(f, true)
-	state := f.str("state")
-	if state != nil && *state != models.WebhookActive && *state != models.WebhookPaused {
-		f.ve.Add("state", "must be active or paused")
+	in := apiWebhookInput(f)
+	if in.EventTypes == nil {
+		in.EventTypes = []string{} // required on create: an absent list is an empty choice
 	}
 	if err := f.ve.Err(); err != nil {
 		s.apiError(w, r, err)
 		return
 	}
-	h, err := s.db.CreateWebhook(r.Context(), in, s.cfg.Targets.CheckURL)
+	h, err := s.db.CreateWebhook(r.Context(), actor(r), in, s.cfg.Targets.CheckURL)
 	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	if state != nil && *state == models.WebhookPaused {
-		if err := s.db.SetWebhookState(r.Context(), h.ID, models.WebhookPaused, "Created paused", "", s.now()); err != nil {
-			s.apiError(w, r, err)
-			return
-		}
-		h.State = models.WebhookPaused
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "webhook.created", "webhook", h.ID, "Created webhook "+h.Name, webhookAuditDetails(h)); err != nil {
 		s.apiError(w, r, err)
 		return
 	}
@@ -143,50 +113,17 @@ func (s *Server) apiWebhookCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiWebhookUpdate(w http.ResponseWriter, r *http.Request) {
-	before, err := s.db.FindWebhookByID(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
 	f, ok := readJSONObject(w, r, 256<<10)
 	if !ok {
 		return
 	}
-	in := apiWebhookInput(f, false)
-	state, backlog := f.str("state"), f.str("backlog")
-	if state != nil && *state != models.WebhookActive && *state != models.WebhookPaused && *state != models.WebhookDisabled {
-		f.ve.Add("state", "must be active, paused or disabled")
-	}
-	if backlog != nil && *backlog != models.BacklogDeliver && *backlog != models.BacklogDrop {
-		f.ve.Add("backlog", "must be deliver or drop")
-	}
+	in := apiWebhookInput(f)
 	if err := f.ve.Err(); err != nil {
 		s.apiError(w, r, err)
 		return
 	}
-	h, err := s.db.UpdateWebhook(r.Context(), before.ID, in, s.cfg.Targets.CheckURL)
+	h, err := s.db.UpdateWebhook(r.Context(), actor(r), r.PathValue("id"), in, s.cfg.Targets.CheckURL)
 	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	changes := changedFields(webhookAuditDetails(before), webhookAuditDetails(h))
-	if state != nil && *state != before.State {
-		b := ""
-		if backlog != nil {
-			b = *backlog
-		}
-		reason := "Set to " + *state + " through the API"
-		if err := s.db.SetWebhookState(r.Context(), h.ID, *state, reason, b, s.now()); err != nil {
-			s.apiError(w, r, err)
-			return
-		}
-		changes["state"] = map[string]any{"from": before.State, "to": *state, "backlog": b}
-		if h, err = s.db.FindWebhookByID(r.Context(), h.ID); err != nil {
-			s.apiError(w, r, err)
-			return
-		}
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "webhook.updated", "webhook", h.ID, "Changed webhook "+h.Name, changes); err != nil {
 		s.apiError(w, r, err)
 		return
 	}
@@ -194,16 +131,7 @@ func (s *Server) apiWebhookUpdate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiWebhookDelete(w http.ResponseWriter, r *http.Request) {
-	h, err := s.db.FindWebhookByID(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	if err := s.db.DeleteWebhook(r.Context(), h.ID); err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "webhook.deleted", "webhook", h.ID, "Deleted webhook "+h.Name, webhookAuditDetails(h)); err != nil {
+	if err := s.db.DeleteWebhook(r.Context(), actor(r), r.PathValue("id")); err != nil {
 		s.apiError(w, r, err)
 		return
 	}
@@ -211,42 +139,24 @@ func (s *Server) apiWebhookDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiWebhookSecretReveal(w http.ResponseWriter, r *http.Request) {
-	h, err := s.db.FindWebhookByID(r.Context(), r.PathValue("id"))
+	secrets, err := s.db.RevealWebhookSecret(r.Context(), actor(r), r.PathValue("id"))
 	if err != nil {
 		s.apiError(w, r, err)
 		return
 	}
-	cur, prev, err := s.db.RevealWebhookSecret(r.Context(), h)
-	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "webhook.secret_revealed", "webhook", h.ID, "Revealed the signing secret of "+h.Name, nil); err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	out := map[string]any{"secret": cur}
-	if prev != nil {
-		out["previous_secret"] = *prev
-		out["previous_secret_expires_at"] = h.PreviousSecretExpiresAt
+	out := map[string]any{"secret": secrets.Current}
+	if secrets.Previous != "" {
+		out["previous_secret"] = secrets.Previous
+		out["previous_secret_expires_at"] = secrets.PreviousUntil
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) apiWebhookSecretRotate(w http.ResponseWriter, r *http.Request) {
-	h, err := s.db.FindWebhookByID(r.Context(), r.PathValue("id"))
+	secrets, err := s.db.RotateWebhookSecret(r.Context(), actor(r), r.PathValue("id"))
 	if err != nil {
 		s.apiError(w, r, err)
 		return
 	}
-	secret, err := s.db.RotateWebhookSecret(r.Context(), h.ID)
-	if err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "webhook.secret_rotated", "webhook", h.ID, "Rotated the signing secret of "+h.Name, nil); err != nil {
-		s.apiError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"secret": secret})
+	writeJSON(w, http.StatusOK, map[string]any{"secret": secrets.Current})
 }

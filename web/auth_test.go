@@ -60,7 +60,8 @@ func TestSignIn(t *testing.T) {
 
 	t.Run("ErrDisabled", func(t *testing.T) {
 		u, pw := mustCreateUser(t, b.db, models.RoleStaff, "")
-		require.NoError(t, b.db.SetUserDisabled(context.Background(), u.ID, true))
+		_, err := b.db.SetUserDisabled(context.Background(), models.System, u.ID, true)
+		require.NoError(t, err)
 		br := newBrowser(t, b)
 		resp, body := br.post("/signin", url.Values{"email": {u.Email}, "password": {pw}})
 		require.Equal(t, http.StatusForbidden, resp.StatusCode)
@@ -142,7 +143,8 @@ func TestSessionEnds(t *testing.T) {
 	t.Run("ErrUserDisabled", func(t *testing.T) {
 		b := setup(t)
 		br, u := signedIn(t, b, models.RoleStaff)
-		require.NoError(t, b.db.SetUserDisabled(context.Background(), u.ID, true))
+		_, err := b.db.SetUserDisabled(context.Background(), models.System, u.ID, true)
+		require.NoError(t, err)
 		resp, _ := br.get("/")
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	})
@@ -292,10 +294,10 @@ func TestAdminUsers(t *testing.T) {
 		resp, _ = br.post("/admin/users/"+u.ID+"/enable", url.Values{})
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 		victim.signIn(u.Email, pw)
-		entries, err := b.db.FindAuditEntries(context.Background(), models.AuditFilter{ObjectType: "user", ObjectID: u.ID})
+		entries, err := b.db.FindAuditEntries(context.Background(), models.AuditFilter{ObjectType: "user", ObjectID: u.ID, ActorEmail: admin.Email})
 		require.NoError(t, err)
 		require.Len(t, entries, 2)
-		require.Equal(t, admin.Email, entries[0].ActorEmail)
+		require.Equal(t, []string{"user.enabled", "user.disabled"}, []string{entries[0].Action, entries[1].Action})
 	})
 
 	t.Run("ErrDisableSelf", func(t *testing.T) {
@@ -352,7 +354,7 @@ func TestAPIKeys(t *testing.T) {
 	_, body = br.get("/admin/api-keys")
 	require.NotContains(t, body, ingestKey, "the key is never shown again")
 
-	_, adminKey, err := b.db.CreateAPIKey(context.Background(), "ops", models.ScopeAdmin, nil)
+	_, adminKey, err := b.db.CreateAPIKey(context.Background(), models.System, "ops", models.ScopeAdmin)
 	require.NoError(t, err)
 
 	t.Run("OK", func(t *testing.T) {

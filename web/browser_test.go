@@ -189,7 +189,7 @@ func TestBrowserWebhookFlow(t *testing.T) {
 	u, pw := mustCreateUser(t, b.db, models.RoleStaff, "")
 	partner := mustCreatePartner(t, b.db)
 	courseID := uniq("course")
-	_, _, err := b.db.UpsertCourse(context.Background(), courseID, "Ladder Safety Basics")
+	_, _, err := b.db.UpsertCourse(context.Background(), models.System, courseID, "Ladder Safety Basics")
 	require.NoError(t, err)
 	ctx := chrome(t)
 

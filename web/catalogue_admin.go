@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/a-h/templ"
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/views"
 )
@@ -34,17 +35,11 @@ func (s *Server) eventTypeNew(w http.ResponseWriter, r *http.Request) {
 func (s *Server) eventTypeCreate(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 128<<10)
 	in := models.EventTypeInput{Name: r.PostFormValue("name"), Description: r.PostFormValue("description"), Sample: r.PostFormValue("sample")}
-	t, err := s.db.CreateEventType(r.Context(), in)
-	if errs := models.FieldErrors(err); errs != nil {
-		s.page(w, r, http.StatusUnprocessableEntity, "New event type", "event-types",
-			views.EventTypeForm(views.EventTypeFormProps{IsNew: true, Name: in.Name, Description: in.Description, Sample: in.Sample, Errors: errs}))
-		return
-	} else if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "event_type.created", "event_type", t.Name, "Added event type "+t.Name, nil); err != nil {
-		s.error(w, r, err)
+	t, err := s.db.CreateEventType(r.Context(), actor(r), in)
+	if err != nil {
+		s.formError(w, r, err, "New event type", "event-types", func(errs map[string]string) (templ.Component, error) {
+			return views.EventTypeForm(views.EventTypeFormProps{IsNew: true, Name: in.Name, Description: in.Description, Sample: in.Sample, Errors: errs}), nil
+		})
 		return
 	}
 	s.setFlash(w, r, "success", "Event type "+t.Name+" added.")
@@ -65,17 +60,10 @@ func (s *Server) eventTypeUpdate(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 128<<10)
 	name := r.PathValue("name")
 	in := models.EventTypeInput{Description: r.PostFormValue("description"), Sample: r.PostFormValue("sample")}
-	t, err := s.db.UpdateEventType(r.Context(), name, in)
-	if errs := models.FieldErrors(err); errs != nil {
-		s.page(w, r, http.StatusUnprocessableEntity, name, "event-types",
-			views.EventTypeForm(views.EventTypeFormProps{Name: name, Description: in.Description, Sample: in.Sample, Errors: errs}))
-		return
-	} else if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "event_type.updated", "event_type", t.Name, "Changed event type "+t.Name, nil); err != nil {
-		s.error(w, r, err)
+	if _, err := s.db.UpdateEventType(r.Context(), actor(r), name, in); err != nil {
+		s.formError(w, r, err, name, "event-types", func(errs map[string]string) (templ.Component, error) {
+			return views.EventTypeForm(views.EventTypeFormProps{Name: name, Description: in.Description, Sample: in.Sample, Errors: errs}), nil
+		})
 		return
 	}
 	s.setFlash(w, r, "success", "Saved.")
@@ -85,17 +73,13 @@ func (s *Server) eventTypeUpdate(w http.ResponseWriter, r *http.Request) {
 func (s *Server) eventTypeDeprecate(deprecated bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
-		if err := s.db.SetEventTypeDeprecated(r.Context(), name, deprecated); err != nil {
+		if err := s.db.SetEventTypeDeprecated(r.Context(), actor(r), name, deprecated); err != nil {
 			s.error(w, r, err)
 			return
 		}
-		action, msg := "event_type.undeprecated", name+" is offered for webhooks again."
+		msg := name + " is offered for webhooks again."
 		if deprecated {
-			action, msg = "event_type.deprecated", name+" is deprecated: webhooks that have it keep it; no one can choose it any more."
-		}
-		if err := s.db.Audit(r.Context(), actor(r), action, "event_type", name, msg, nil); err != nil {
-			s.error(w, r, err)
-			return
+			msg = name + " is deprecated: webhooks that have it keep it; no one can choose it any more."
 		}
 		s.setFlash(w, r, "success", msg)
 		http.Redirect(w, r, "/admin/event-types", http.StatusSeeOther)
@@ -131,22 +115,13 @@ func (s *Server) courseList(w http.ResponseWriter, r *http.Request) {
 func (s *Server) courseCreate(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	id, title := r.PostFormValue("id"), r.PostFormValue("title")
-	c, err := s.db.CreateCourse(r.Context(), id, title)
-	if errs := models.FieldErrors(err); errs != nil {
-		p, perr := s.courseListProps(r)
-		if perr != nil {
-			s.error(w, r, perr)
-			return
-		}
-		p.NewID, p.NewTitle, p.Errors = id, title, errs
-		s.page(w, r, http.StatusUnprocessableEntity, "Courses", "courses", views.CourseList(p))
-		return
-	} else if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "course.created", "course", c.ID, "Added course "+c.Title, nil); err != nil {
-		s.error(w, r, err)
+	c, err := s.db.CreateCourse(r.Context(), actor(r), id, title)
+	if err != nil {
+		s.formError(w, r, err, "Courses", "courses", func(errs map[string]string) (templ.Component, error) {
+			p, err := s.courseListProps(r)
+			p.NewID, p.NewTitle, p.Errors = id, title, errs
+			return views.CourseList(p), err
+		})
 		return
 	}
 	s.setFlash(w, r, "success", fmt.Sprintf("Course %q added.", c.Title))
@@ -165,16 +140,10 @@ func (s *Server) courseEdit(w http.ResponseWriter, r *http.Request) {
 func (s *Server) courseUpdate(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	id, title := r.PathValue("id"), r.PostFormValue("title")
-	c, err := s.db.UpdateCourse(r.Context(), id, title)
-	if errs := models.FieldErrors(err); errs != nil {
-		s.page(w, r, http.StatusUnprocessableEntity, "Edit course", "courses", views.CourseEdit(id, title, errs))
-		return
-	} else if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "course.updated", "course", c.ID, "Renamed course to "+c.Title, nil); err != nil {
-		s.error(w, r, err)
+	if _, err := s.db.UpdateCourse(r.Context(), actor(r), id, title); err != nil {
+		s.formError(w, r, err, "Edit course", "courses", func(errs map[string]string) (templ.Component, error) {
+			return views.CourseEdit(id, title, errs), nil
+		})
 		return
 	}
 	s.setFlash(w, r, "success", "Saved.")
@@ -182,12 +151,8 @@ func (s *Server) courseUpdate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) courseArchive(w http.ResponseWriter, r *http.Request) {
-	c, err := s.db.ArchiveCourse(r.Context(), r.PathValue("id"))
+	c, err := s.db.ArchiveCourse(r.Context(), actor(r), r.PathValue("id"))
 	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "course.archived", "course", c.ID, "Archived course "+c.Title, nil); err != nil {
 		s.error(w, r, err)
 		return
 	}

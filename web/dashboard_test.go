@@ -53,7 +53,7 @@ func TestDashboard(t *testing.T) {
 	require.Contains(t, body, "0.0 % of 1 messages in the last 24 h")
 	require.Contains(t, body, "connection refused", "the last failure says why")
 
-	require.NoError(t, b.db.SetWebhookState(ctx, h.ID, models.WebhookDisabled, "3 verification calls failed", "", time.Now()))
+	require.NoError(t, b.db.SetWebhookState(ctx, models.System, h.ID, models.StateChange{State: models.WebhookDisabled, Reason: "3 verification calls failed"}))
 	_, body = staff.get("/")
 	require.Contains(t, body, "3 verification calls failed")
 	require.Regexp(t, `data-testid="fig-disabled">[1-9]`, body)

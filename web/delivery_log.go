@@ -3,13 +3,13 @@ package web
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/views"
 )
@@ -190,15 +190,11 @@ func (s *Server) messageResend(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	if err := s.db.RequestResend(r.Context(), m.ID, s.now()); errors.Is(err, models.ErrConflict) {
-		s.setFlash(w, r, "error", "This message is being delivered right now; try again in a moment.")
+	if _, err := s.db.ResendMessage(r.Context(), actor(r), m.ID); models.ErrorCode(err) == models.ECONFLICT {
+		s.setFlash(w, r, "error", models.ErrorMessage(err))
 		http.Redirect(w, r, "/messages/"+m.ID, http.StatusSeeOther)
 		return
 	} else if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "message.resent", "message", m.ID, "Resent message "+m.ID+" to "+h.Name, nil); err != nil {
 		s.error(w, r, err)
 		return
 	}
@@ -210,23 +206,16 @@ func (s *Server) messageResend(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/messages/"+m.ID, http.StatusSeeOther)
 }
 
-// resendFailedRange reads and checks the from/to of a bulk resend.
-func resendFailedRange(fromS, toS string) (from, to time.Time, err error) {
-	f, err := parseTimeParam("From", fromS)
-	if err != nil {
-		return from, to, err
+// resendFailedRange reads the from/to of a bulk resend; the action checks the range itself.
+func resendFailedRange(fromS, toS string) (from, to *time.Time, err error) {
+	var ve models.Error
+	if from, err = parseTimeParam("From", fromS); err != nil {
+		ve.Add("from", err.Error())
 	}
-	t, err := parseTimeParam("To", toS)
-	if err != nil {
-		return from, to, err
+	if to, err = parseTimeParam("To", toS); err != nil {
+		ve.Add("to", err.Error())
 	}
-	if f == nil || t == nil {
-		return from, to, errors.New("Give both a start and an end.")
-	}
-	if !f.Before(*t) {
-		return from, to, errors.New("The start must come before the end.")
-	}
-	return *f, *t, nil
+	return from, to, ve.Err()
 }
 
 func (s *Server) resendFailedForm(w http.ResponseWriter, r *http.Request) {
@@ -239,13 +228,16 @@ func (s *Server) resendFailedForm(w http.ResponseWriter, r *http.Request) {
 	p := views.ResendFailedProps{WebhookID: h.ID, WebhookName: h.Name, From: textParam(q.Get("from")), To: textParam(q.Get("to"))}
 	status := http.StatusOK
 	if p.From != "" || p.To != "" {
-		if from, to, err := resendFailedRange(p.From, p.To); err != nil {
-			p.Error, status = err.Error(), http.StatusUnprocessableEntity
+		from, to, err := resendFailedRange(p.From, p.To)
+		if err == nil {
+			p.Count, err = s.db.CountFailedMessages(r.Context(), h.ID, from, to)
+		}
+		if errs := models.FieldErrors(err); errs != nil {
+			p.Error, status = strings.Join(fieldMessages(errs), " "), http.StatusUnprocessableEntity
+		} else if err != nil {
+			s.error(w, r, err)
+			return
 		} else {
-			if p.Count, err = s.db.CountFailedMessages(r.Context(), h.ID, from, to); err != nil {
-				s.error(w, r, err)
-				return
-			}
 			p.Previewed = true
 		}
 	}
@@ -258,22 +250,17 @@ func (s *Server) resendFailed(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	fromS, toS := r.PostFormValue("from"), r.PostFormValue("to")
-	from, to, err := resendFailedRange(fromS, toS)
-	if err != nil {
-		s.page(w, r, http.StatusUnprocessableEntity, "Resend failed messages", "webhooks",
-			views.ResendFailed(views.ResendFailedProps{WebhookID: h.ID, WebhookName: h.Name, From: fromS, To: toS, Error: err.Error()}))
-		return
+	p := views.ResendFailedProps{WebhookID: h.ID, WebhookName: h.Name, From: r.PostFormValue("from"), To: r.PostFormValue("to")}
+	from, to, err := resendFailedRange(p.From, p.To)
+	n := 0
+	if err == nil {
+		n, err = s.db.ResendFailedMessages(r.Context(), actor(r), h.ID, from, to)
 	}
-	n, err := s.db.ResendFailedMessages(r.Context(), h.ID, from, to, s.now())
 	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "webhook.resent_failed", "webhook", h.ID,
-		fmt.Sprintf("Resent %d failed messages of %s made between %s and %s", n, h.Name, from.Format("2006-01-02 15:04"), to.Format("2006-01-02 15:04")),
-		map[string]any{"count": n, "from": from, "to": to}); err != nil {
-		s.error(w, r, err)
+		s.formError(w, r, err, "Resend failed messages", "webhooks", func(errs map[string]string) (templ.Component, error) {
+			p.Error = strings.Join(fieldMessages(errs), " ")
+			return views.ResendFailed(p), nil
+		})
 		return
 	}
 	s.setFlash(w, r, "success", fmt.Sprintf("%d failed messages queued for one new attempt each.", n))

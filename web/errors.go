@@ -7,18 +7,25 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/a-h/templ"
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/views"
 )
 
-// error answers a browser request that failed: not found and forbidden get their pages, the
-// rest is logged once and shown as a plain 500.
+// error answers a browser request that failed, by the domain error's code: not found,
+// forbidden, conflicts and invalid input get their pages with the domain's message; the rest
+// is logged once and shown as a plain 500. (Forms show invalid input next to the fields
+// instead: see formError.)
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, models.ErrNotFound):
+	case models.ErrorCode(err) == models.ENOTFOUND:
 		s.errorPage(w, r, http.StatusNotFound, "Not found", "There is nothing here, or it is not yours to see.")
 	case errors.Is(err, errForbidden):
 		s.errorPage(w, r, http.StatusForbidden, "Not allowed", "Your role does not give access to this page.")
+	case models.ErrorCode(err) == models.ECONFLICT:
+		s.errorPage(w, r, http.StatusConflict, "Not done", models.ErrorMessage(err))
+	case models.ErrorCode(err) == models.EINVALID:
+		s.errorPage(w, r, http.StatusUnprocessableEntity, "Invalid request", strings.Join(fieldMessages(models.FieldErrors(err)), " "))
 	case models.IsUnavailable(err):
 		s.log.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "5")
@@ -27,6 +34,23 @@ func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "The error has been logged. Try again in a moment.")
 	}
+}
+
+// formError answers a form post whose action failed: invalid input shows the page titled
+// title again with the form that form makes (the input kept, the domain's message next to each
+// field) and a 422; anything else goes to error.
+func (s *Server) formError(w http.ResponseWriter, r *http.Request, err error, title, active string, form func(errs map[string]string) (templ.Component, error)) {
+	errs := models.FieldErrors(err)
+	if errs == nil {
+		s.error(w, r, err)
+		return
+	}
+	c, err := form(errs)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusUnprocessableEntity, title, active, c)
 }
 
 var errForbidden = errors.New("forbidden")
@@ -61,17 +85,18 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 	_ = json.NewEncoder(w).Encode(p)
 }
 
-// apiError answers an API request that failed, mapping domain errors to status codes.
+// apiError answers an API request that failed, mapping the domain error's code to a status
+// and its messages to problem+json (invalid fields under errors, with the same wording the
+// forms show).
 func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
-	var ve *models.ValidationError
 	switch {
-	case errors.As(err, &ve):
+	case models.ErrorCode(err) == models.EINVALID:
 		writeProblem(w, Problem{Title: "Invalid request", Status: http.StatusUnprocessableEntity,
-			Detail: "One or more fields are invalid.", Errors: problemFields(ve.Fields)})
-	case errors.Is(err, models.ErrNotFound):
+			Detail: "One or more fields are invalid.", Errors: problemFields(models.FieldErrors(err))})
+	case models.ErrorCode(err) == models.ENOTFOUND:
 		writeProblem(w, Problem{Title: "Not found", Status: http.StatusNotFound, Detail: "No such resource."})
-	case errors.Is(err, models.ErrConflict):
-		writeProblem(w, Problem{Title: "Conflict", Status: http.StatusConflict, Detail: strings.TrimPrefix(err.Error(), "conflict: ")})
+	case models.ErrorCode(err) == models.ECONFLICT:
+		writeProblem(w, Problem{Title: "Conflict", Status: http.StatusConflict, Detail: models.ErrorMessage(err)})
 	case models.IsUnavailable(err):
 		// The platform retries on 503. Whether a write whose connection dropped was committed
 		// cannot be known here: an idempotency_key makes the retry safe.
@@ -83,6 +108,15 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeProblem(w, Problem{Title: "Internal error", Status: http.StatusInternalServerError, Detail: "The error has been logged."})
 	}
+}
+
+// fieldMessages lists the messages of errs in the order of their fields.
+func fieldMessages(errs map[string]string) []string {
+	var out []string
+	for _, f := range problemFields(errs) {
+		out = append(out, f.Detail)
+	}
+	return out
 }
 
 func problemFields(m map[string]string) []ProblemField {

@@ -81,14 +81,14 @@ func uniq(prefix string) string {
 func mustCreateUser(t *testing.T, db *models.DB, role, partnerID string) (*models.User, string) {
 	t.Helper()
 	password := "correct horse battery"
-	u, err := db.CreateUser(context.Background(), models.NewUser{Email: uniq(role) + "@example.com", Role: role, PartnerID: partnerID, Password: password})
+	u, err := db.CreateUser(context.Background(), models.System, models.NewUser{Email: uniq(role) + "@example.com", Role: role, PartnerID: partnerID, Password: password})
 	require.NoError(t, err)
 	return u, password
 }
 
 func mustCreatePartner(t *testing.T, db *models.DB) *models.Partner {
 	t.Helper()
-	p, err := db.CreatePartner(context.Background(), models.PartnerInput{Name: uniq("Partner")})
+	p, err := db.CreatePartner(context.Background(), models.System, models.PartnerInput{Name: models.Ptr(uniq("Partner"))})
 	require.NoError(t, err)
 	return p
 }
@@ -171,7 +171,7 @@ func mustCreateWebhook(t *testing.T, db *models.DB, partnerID string, in models.
 	if in.EventTypes == nil {
 		in.EventTypes = []string{"*"}
 	}
-	h, err := db.CreateWebhook(context.Background(), in, nil)
+	h, err := db.CreateWebhook(context.Background(), models.System, in, nil)
 	require.NoError(t, err)
 	return h
 }

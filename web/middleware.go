@@ -159,10 +159,10 @@ func (s *Server) anyone(h http.HandlerFunc) http.Handler {
 // actor is who is making the request, for the audit log.
 func actor(r *http.Request) models.Actor {
 	if u := currentUser(r); u != nil {
-		return models.Actor{ID: u.ID, Email: u.Email}
+		return models.UserActor(u)
 	}
 	if k, ok := r.Context().Value(apiKeyKey).(*models.APIKey); ok {
-		return models.Actor{Email: fmt.Sprintf("API key %s (%s)", k.Name, k.Prefix)}
+		return models.KeyActor(k)
 	}
 	return models.Actor{}
 }

@@ -1,10 +1,9 @@
 package web
 
 import (
-	"errors"
 	"net/http"
-	"strings"
 
+	"github.com/a-h/templ"
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/views"
 )
@@ -32,21 +31,21 @@ func (s *Server) partnerNew(w http.ResponseWriter, r *http.Request) {
 	s.page(w, r, http.StatusOK, "New partner", "partners", views.PartnerForm(views.PartnerFormProps{}))
 }
 
+// partnerFormInput reads the partner form.
+func partnerFormInput(r *http.Request) (models.PartnerInput, views.PartnerFormProps) {
+	v := views.PartnerFormProps{Name: r.PostFormValue("name"), Description: r.PostFormValue("description")}
+	return models.PartnerInput{Name: &v.Name, Description: &v.Description}, v
+}
+
 func (s *Server) partnerCreate(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	in := models.PartnerInput{Name: r.PostFormValue("name"), Description: r.PostFormValue("description")}
-	p, err := s.db.CreatePartner(r.Context(), in)
-	if errs := models.FieldErrors(err); errs != nil {
-		s.page(w, r, http.StatusUnprocessableEntity, "New partner", "partners",
-			views.PartnerForm(views.PartnerFormProps{Name: in.Name, Description: in.Description, Errors: errs}))
-		return
-	} else if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "partner.created", "partner", p.ID, "Created partner "+p.Name,
-		map[string]any{"name": p.Name, "description": p.Description}); err != nil {
-		s.error(w, r, err)
+	in, v := partnerFormInput(r)
+	p, err := s.db.CreatePartner(r.Context(), actor(r), in)
+	if err != nil {
+		s.formError(w, r, err, "New partner", "partners", func(errs map[string]string) (templ.Component, error) {
+			v.Errors = errs
+			return views.PartnerForm(v), nil
+		})
 		return
 	}
 	s.setFlash(w, r, "success", "Partner '"+p.Name+"' created.")
@@ -96,19 +95,13 @@ func (s *Server) partnerUpdate(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	in := models.PartnerInput{Name: r.PostFormValue("name"), Description: r.PostFormValue("description")}
-	p, err := s.db.UpdatePartner(r.Context(), before.ID, in)
-	if errs := models.FieldErrors(err); errs != nil {
-		s.page(w, r, http.StatusUnprocessableEntity, "Edit "+before.Name, "partners",
-			views.PartnerForm(views.PartnerFormProps{ID: before.ID, Name: in.Name, Description: in.Description, Errors: errs}))
-		return
-	} else if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "partner.updated", "partner", p.ID, "Changed partner "+p.Name,
-		changedFields(map[string]any{"name": before.Name, "description": before.Description}, map[string]any{"name": p.Name, "description": p.Description})); err != nil {
-		s.error(w, r, err)
+	in, v := partnerFormInput(r)
+	p, err := s.db.UpdatePartner(r.Context(), actor(r), before.ID, in)
+	if err != nil {
+		s.formError(w, r, err, "Edit "+before.Name, "partners", func(errs map[string]string) (templ.Component, error) {
+			v.ID, v.Errors = before.ID, errs
+			return views.PartnerForm(v), nil
+		})
 		return
 	}
 	s.setFlash(w, r, "success", "Saved.")
@@ -121,15 +114,11 @@ func (s *Server) partnerDelete(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	if err := s.db.DeletePartner(r.Context(), p.ID); errors.Is(err, models.ErrConflict) {
-		s.setFlash(w, r, "error", "Cannot delete '"+p.Name+"': "+strings.TrimPrefix(err.Error(), "conflict: ")+".")
+	if err := s.db.DeletePartner(r.Context(), actor(r), p.ID); models.ErrorCode(err) == models.ECONFLICT {
+		s.setFlash(w, r, "error", "Cannot delete '"+p.Name+"': "+models.ErrorMessage(err)+".")
 		http.Redirect(w, r, "/admin/partners/"+p.ID, http.StatusSeeOther)
 		return
 	} else if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "partner.deleted", "partner", p.ID, "Deleted partner "+p.Name, nil); err != nil {
 		s.error(w, r, err)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/a-h/templ"
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/views"
 )
@@ -39,23 +40,13 @@ func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) {
 	if in.Role != models.RolePartner {
 		partnerID = ""
 	}
-	u, err := s.db.CreateUser(r.Context(), models.NewUser{Email: in.Email, Name: in.Name, Role: in.Role,
+	u, err := s.db.CreateUser(r.Context(), actor(r), models.NewUser{Email: in.Email, Name: in.Name, Role: in.Role,
 		PartnerID: partnerID, Password: r.PostFormValue("password")})
-	if errs := models.FieldErrors(err); errs != nil {
-		p, perr := s.userFormProps(r, in, errs)
-		if perr != nil {
-			s.error(w, r, perr)
-			return
-		}
-		s.page(w, r, http.StatusUnprocessableEntity, "New user", "users", views.UserForm(p))
-		return
-	} else if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "user.created", "user", u.ID,
-		fmt.Sprintf("Created %s user %s", u.Role, u.Email), map[string]any{"email": u.Email, "role": u.Role, "partner_id": u.PartnerID}); err != nil {
-		s.error(w, r, err)
+	if err != nil {
+		s.formError(w, r, err, "New user", "users", func(errs map[string]string) (templ.Component, error) {
+			p, err := s.userFormProps(r, in, errs)
+			return views.UserForm(p), err
+		})
 		return
 	}
 	s.setFlash(w, r, "success", fmt.Sprintf("User %s created. Give them their password through a safe channel.", u.Email))

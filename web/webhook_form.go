@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/a-h/templ"
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/views"
 )
@@ -134,58 +135,17 @@ func (s *Server) webhookCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in, v := webhookInput(r, true)
-	hook, err := s.db.CreateWebhook(r.Context(), in, s.cfg.Targets.CheckURL)
-	if errs := models.FieldErrors(err); errs != nil {
-		p, perr := s.webhookFormProps(r.Context(), "", v, r.PostForm["courses"], errs)
-		if perr != nil {
-			s.error(w, r, perr)
-			return
-		}
-		p.Token = r.PostForm.Get("token")
-		s.page(w, r, http.StatusUnprocessableEntity, "New webhook", "webhooks", views.WebhookForm(p))
-		return
-	} else if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "webhook.created", "webhook", hook.ID, "Created webhook "+hook.Name,
-		webhookAuditDetails(hook)); err != nil {
-		s.error(w, r, err)
+	hook, err := s.db.CreateWebhook(r.Context(), actor(r), in, s.cfg.Targets.CheckURL)
+	if err != nil {
+		s.formError(w, r, err, "New webhook", "webhooks", func(errs map[string]string) (templ.Component, error) {
+			p, err := s.webhookFormProps(r.Context(), "", v, r.PostForm["courses"], errs)
+			p.Token = r.PostForm.Get("token")
+			return views.WebhookForm(p), err
+		})
 		return
 	}
 	s.setFlash(w, r, "success", "Webhook '"+hook.Name+"' created. Reveal its signing secret below and give it to the partner.")
 	http.Redirect(w, r, "/webhooks/"+hook.ID, http.StatusSeeOther)
-}
-
-// webhookAuditDetails is what the audit log keeps of a webhook: never its secrets.
-func webhookAuditDetails(h *models.Webhook) map[string]any {
-	return map[string]any{
-		"partner_id": h.PartnerID, "name": h.Name, "url": h.URL, "method": h.Method, "format": h.Format,
-		"append_event_type": h.AppendEventType, "batch_window_seconds": h.BatchWindowSeconds, "max_changes": h.MaxChanges,
-		"all_event_types": h.AllEventTypes, "event_types": h.EventTypes, "all_courses": h.AllCourses, "courses": h.Courses,
-		"basic_auth_user": h.BasicAuthUser, "description": h.Description,
-	}
-}
-
-// changedFields lists what differs between two audit detail maps.
-func changedFields(before, after map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, a := range after {
-		b := before[k]
-		if !equalJSONish(a, b) {
-			out[k] = map[string]any{"from": b, "to": a}
-		}
-	}
-	return out
-}
-
-func equalJSONish(a, b any) bool {
-	as, aok := a.([]string)
-	bs, bok := b.([]string)
-	if aok || bok {
-		return strings.Join(as, "\x00") == strings.Join(bs, "\x00")
-	}
-	return a == b
 }
 
 func (s *Server) webhookEdit(w http.ResponseWriter, r *http.Request) {
@@ -218,26 +178,13 @@ func (s *Server) webhookUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in, v := webhookInput(r, false)
-	hook, err := s.db.UpdateWebhook(r.Context(), before.ID, in, s.cfg.Targets.CheckURL)
-	if errs := models.FieldErrors(err); errs != nil {
-		v.HasBasicAuthPassword = before.BasicAuthPasswordEnc != nil
-		p, perr := s.webhookFormProps(r.Context(), before.ID, v, r.PostForm["courses"], errs)
-		if perr != nil {
-			s.error(w, r, perr)
-			return
-		}
-		s.page(w, r, http.StatusUnprocessableEntity, "Edit "+before.Name, "webhooks", views.WebhookForm(p))
-		return
-	} else if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	changes := changedFields(webhookAuditDetails(before), webhookAuditDetails(hook))
-	if in.BasicAuthPassword != nil {
-		changes["basic_auth_password"] = "changed"
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "webhook.updated", "webhook", hook.ID, "Changed webhook "+hook.Name, changes); err != nil {
-		s.error(w, r, err)
+	hook, err := s.db.UpdateWebhook(r.Context(), actor(r), before.ID, in, s.cfg.Targets.CheckURL)
+	if err != nil {
+		s.formError(w, r, err, "Edit "+before.Name, "webhooks", func(errs map[string]string) (templ.Component, error) {
+			v.HasBasicAuthPassword = before.BasicAuthPasswordEnc != nil
+			p, err := s.webhookFormProps(r.Context(), before.ID, v, r.PostForm["courses"], errs)
+			return views.WebhookForm(p), err
+		})
 		return
 	}
 	s.setFlash(w, r, "success", "Saved.")

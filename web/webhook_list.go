@@ -15,9 +15,7 @@ func (s *Server) webhookList(w http.ResponseWriter, r *http.Request) {
 	if len(f.Q) > 200 {
 		f.Q = f.Q[:200]
 	}
-	switch f.State {
-	case "", models.WebhookActive, models.WebhookPaused, models.WebhookDisabled:
-	default:
+	if f.State != "" && !models.ValidWebhookState(f.State) {
 		f.State = ""
 	}
 	mf := models.WebhookFilter{Search: f.Q, PartnerID: f.PartnerID, State: f.State}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/hookrelay/hookrelay/models"
@@ -13,12 +12,7 @@ func (s *Server) webhookPause(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	reason := "Paused by " + currentUser(r).Email
-	if err := s.db.SetWebhookState(r.Context(), h.ID, models.WebhookPaused, reason, "", s.now()); err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "webhook.paused", "webhook", h.ID, "Paused webhook "+h.Name, nil); err != nil {
+	if err := s.db.SetWebhookState(r.Context(), actor(r), h.ID, models.StateChange{State: models.WebhookPaused}); err != nil {
 		s.error(w, r, err)
 		return
 	}
@@ -34,25 +28,17 @@ func (s *Server) webhookResume(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	backlog := r.PostFormValue("backlog")
-	if err := s.db.SetWebhookState(r.Context(), h.ID, models.WebhookActive, "", backlog, s.now()); err != nil {
+	c := models.StateChange{State: models.WebhookActive, Backlog: r.PostFormValue("backlog")}
+	if err := s.db.SetWebhookState(r.Context(), actor(r), h.ID, c); err != nil {
 		s.error(w, r, err)
 		return
 	}
-	action, verb := "webhook.resumed", "Resumed"
+	verb := "Resumed"
 	if h.State == models.WebhookDisabled {
-		action, verb = "webhook.reenabled", "Re-enabled"
-	}
-	if backlog == "" {
-		backlog = models.BacklogDeliver
-	}
-	if err := s.db.Audit(r.Context(), actor(r), action, "webhook", h.ID, fmt.Sprintf("%s webhook %s (backlog: %s)", verb, h.Name, backlog),
-		map[string]any{"backlog": backlog}); err != nil {
-		s.error(w, r, err)
-		return
+		verb = "Re-enabled"
 	}
 	msg := verb + ". The changes that waited are being delivered."
-	if backlog == models.BacklogDrop {
+	if c.Backlog == models.BacklogDrop {
 		msg = verb + ". The changes that waited were dropped."
 	}
 	s.setFlash(w, r, "success", msg)
@@ -65,11 +51,7 @@ func (s *Server) webhookDelete(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	if err := s.db.DeleteWebhook(r.Context(), h.ID); err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if err := s.db.Audit(r.Context(), actor(r), "webhook.deleted", "webhook", h.ID, "Deleted webhook "+h.Name, webhookAuditDetails(h)); err != nil {
+	if err := s.db.DeleteWebhook(r.Context(), actor(r), h.ID); err != nil {
 		s.error(w, r, err)
 		return
 	}

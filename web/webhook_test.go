@@ -53,7 +53,7 @@ func TestWebhookPages(t *testing.T) {
 	})
 
 	t.Run("CreateOK", func(t *testing.T) {
-		course, _, err := b.db.UpsertCourse(ctx, uniq("c"), "Fire safety")
+		course, _, err := b.db.UpsertCourse(ctx, models.System, uniq("c"), "Fire safety")
 		require.NoError(t, err)
 		f := webhookForm(partner.ID, "LMS sync")
 		f.Set("courses_mode", "some")
@@ -70,8 +70,9 @@ func TestWebhookPages(t *testing.T) {
 		require.Equal(t, []string{course.ID}, h.Courses)
 		require.False(t, h.AllCourses)
 		// Stored sealed: not the secret, not an encoding of it, and the instance key opens it.
-		secret, _, err := b.db.RevealWebhookSecret(ctx, h)
+		secretSecrets, err := testSealer.SigningSecrets(h, h.CreatedAt)
 		require.NoError(t, err)
+		secret := secretSecrets.Current
 		require.True(t, strings.HasPrefix(secret, "whsec_"))
 		requireSealed(t, h.SecretEnc, secret)
 		requireSealed(t, h.BasicAuthPasswordEnc, "pw secret")
@@ -189,8 +190,9 @@ func TestWebhookPages(t *testing.T) {
 		got, _ = b.db.FindWebhookByID(ctx, h.ID)
 		require.Equal(t, models.WebhookActive, got.State)
 
-		old, _, err := b.db.RevealWebhookSecret(ctx, got)
+		oldSecrets, err := b.db.RevealWebhookSecret(ctx, models.System, got.ID)
 		require.NoError(t, err)
+		old := oldSecrets.Current
 		resp, body = staff.post("/webhooks/"+h.ID+"/secret/rotate", url.Values{})
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Contains(t, body, old, "the previous secret is shown during the overlap")
@@ -223,7 +225,7 @@ func TestWebhookPages(t *testing.T) {
 
 	t.Run("CourseTypeahead", func(t *testing.T) {
 		id := uniq("typeahead")
-		_, _, err := b.db.UpsertCourse(ctx, id, "Advanced Welding <b>Safety</b>")
+		_, _, err := b.db.UpsertCourse(ctx, models.System, id, "Advanced Welding <b>Safety</b>")
 		require.NoError(t, err)
 		_, body := staff.get("/courses/search?course_q=welding")
 		require.Contains(t, body, id)
@@ -253,8 +255,9 @@ func TestPartnerSeesOnlyOwnWebhooks(t *testing.T) {
 	require.NotContains(t, body, `data-testid="edit"`, "partners read, staff edit")
 	resp, body = br.post("/webhooks/"+own.ID+"/secret/reveal", url.Values{})
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	secret, _, err := b.db.RevealWebhookSecret(ctx, own)
+	secretSecrets, err := b.db.RevealWebhookSecret(ctx, models.System, own.ID)
 	require.NoError(t, err)
+	secret := secretSecrets.Current
 	require.Contains(t, body, secret)
 
 	for _, req := range []struct{ method, path string }{

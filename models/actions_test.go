@@ -1,0 +1,345 @@
+package models_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/jobs"
+	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/models/dbtest"
+	"github.com/stretchr/testify/require"
+)
+
+var sealerOnce sync.Once
+
+// setup returns the package's database, able to seal secrets.
+func setup(t *testing.T) *models.DB {
+	t.Helper()
+	db := dbtest.DB(t)
+	sealerOnce.Do(func() {
+		s, err := models.NewSealer([]byte("0123456789abcdef0123456789abcdef"))
+		require.NoError(t, err)
+		db.Sealer = s
+	})
+	return db
+}
+
+func uniq(prefix string) string { return prefix + " " + models.NewID("")[20:] }
+
+var staff = models.Actor{ID: "", Email: "staff@example.com"}
+
+func mustPartner(t *testing.T, db *models.DB) *models.Partner {
+	t.Helper()
+	p, err := db.CreatePartner(context.Background(), staff, models.PartnerInput{Name: models.Ptr(uniq("Partner"))})
+	require.NoError(t, err)
+	return p
+}
+
+func mustWebhook(t *testing.T, db *models.DB, partnerID, url string) *models.Webhook {
+	t.Helper()
+	if url == "" {
+		url = "http://127.0.0.1:9/hooks"
+	}
+	h, err := db.CreateWebhook(context.Background(), staff, models.WebhookInput{PartnerID: &partnerID, Name: models.Ptr(uniq("hook")),
+		URL: &url, EventTypes: []string{"*"}}, nil)
+	require.NoError(t, err)
+	return h
+}
+
+// entries lists the audit entries of one object, newest first, as action strings.
+func entries(t *testing.T, db *models.DB, objectID string) []string {
+	t.Helper()
+	es, err := db.FindAuditEntries(context.Background(), models.AuditFilter{ObjectID: objectID})
+	require.NoError(t, err)
+	out := []string{}
+	for _, e := range es {
+		require.Equal(t, staff.Email, e.ActorEmail, e.Action)
+		out = append(out, e.Action)
+	}
+	return out
+}
+
+// TestActionAndAuditCommitTogether makes the audit insert fail (a trigger refuses entries whose
+// summary names FAILAUDIT) and checks that each action's change is rolled back with it.
+func TestActionAndAuditCommitTogether(t *testing.T) {
+	db := setup(t)
+	ctx := context.Background()
+	_, err := db.Pool.Exec(ctx, `
+		CREATE OR REPLACE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.summary LIKE '%FAILAUDIT%' THEN RAISE EXCEPTION 'audit refused'; END IF;
+			RETURN NEW;
+		END $$;
+		CREATE OR REPLACE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit();`)
+	require.NoError(t, err)
+
+	t.Run("CreatePartner", func(t *testing.T) {
+		name := uniq("FAILAUDIT")
+		_, err := db.CreatePartner(ctx, staff, models.PartnerInput{Name: &name})
+		require.ErrorContains(t, err, "audit refused")
+		_, err = db.FindPartnerByName(ctx, name)
+		require.ErrorIs(t, err, models.ErrNotFound, "the partner was not stored without its entry")
+	})
+
+	p := mustPartner(t, db)
+	t.Run("UpdateWebhook", func(t *testing.T) {
+		h := mustWebhook(t, db, p.ID, "")
+		_, err := db.UpdateWebhook(ctx, staff, h.ID, models.WebhookInput{Name: models.Ptr(uniq("FAILAUDIT")), BatchWindow: models.Ptr(99),
+			State: models.Ptr(models.WebhookPaused)}, nil)
+		require.ErrorContains(t, err, "audit refused")
+		got, err := db.FindWebhookByID(ctx, h.ID)
+		require.NoError(t, err)
+		require.Equal(t, h.Name, got.Name)
+		require.Equal(t, h.BatchWindowSeconds, got.BatchWindowSeconds)
+		require.Equal(t, models.WebhookActive, got.State, "the state change in the same action is rolled back too")
+		require.Equal(t, []string{"webhook.created"}, entries(t, db, h.ID))
+	})
+
+	t.Run("PauseAndRotate", func(t *testing.T) {
+		name := uniq("FAILAUDIT")
+		h := mustWebhook(t, db, p.ID, "")
+		_, err := db.Pool.Exec(ctx, `UPDATE webhooks SET name = $2 WHERE id = $1`, h.ID, name)
+		require.NoError(t, err)
+		require.ErrorContains(t, db.SetWebhookState(ctx, staff, h.ID, models.StateChange{State: models.WebhookPaused}), "audit refused")
+		_, err = db.RotateWebhookSecret(ctx, staff, h.ID)
+		require.ErrorContains(t, err, "audit refused")
+		require.ErrorContains(t, db.DeleteWebhook(ctx, staff, h.ID), "audit refused")
+		got, err := db.FindWebhookByID(ctx, h.ID)
+		require.NoError(t, err, "not deleted")
+		require.Equal(t, models.WebhookActive, got.State, "not paused")
+		require.Equal(t, h.SecretEnc, got.SecretEnc, "not rotated")
+		require.Nil(t, got.PreviousSecretEnc)
+	})
+
+	t.Run("OK", func(t *testing.T) {
+		h := mustWebhook(t, db, p.ID, "")
+		require.NoError(t, db.SetWebhookState(ctx, staff, h.ID, models.StateChange{State: models.WebhookPaused}))
+		got, err := db.FindWebhookByID(ctx, h.ID)
+		require.NoError(t, err)
+		require.Equal(t, models.WebhookPaused, got.State)
+		require.Equal(t, []string{"webhook.paused", "webhook.created"}, entries(t, db, h.ID))
+	})
+}
+
+func TestWebhookActions(t *testing.T) {
+	db := setup(t)
+	ctx := context.Background()
+	p := mustPartner(t, db)
+
+	t.Run("CreatePaused", func(t *testing.T) {
+		h, err := db.CreateWebhook(ctx, staff, models.WebhookInput{PartnerID: &p.ID, Name: models.Ptr(uniq("paused")),
+			URL: models.Ptr("http://127.0.0.1:9/"), EventTypes: []string{"course.completed"}, State: models.Ptr(models.WebhookPaused)}, nil)
+		require.NoError(t, err)
+		require.Equal(t, models.WebhookPaused, h.State, "stored paused at once")
+		require.Equal(t, []string{"course.completed"}, h.EventTypes)
+		require.Equal(t, []string{"webhook.created"}, entries(t, db, h.ID))
+	})
+
+	t.Run("CreateTwiceWithOneToken", func(t *testing.T) {
+		in := models.WebhookInput{PartnerID: &p.ID, Name: models.Ptr(uniq("twice")), URL: models.Ptr("http://127.0.0.1:9/"),
+			EventTypes: []string{"*"}, CreateToken: uniq("tok")}
+		var wg sync.WaitGroup
+		ids := make([]string, 4)
+		for i := range ids {
+			wg.Go(func() {
+				h, err := db.CreateWebhook(ctx, staff, in, nil)
+				require.NoError(t, err)
+				ids[i] = h.ID
+			})
+		}
+		wg.Wait()
+		for _, id := range ids {
+			require.Equal(t, ids[0], id, "every submit lands on the first webhook")
+		}
+		require.Equal(t, []string{"webhook.created"}, entries(t, db, ids[0]), "one webhook, one entry")
+	})
+
+	t.Run("ErrInvalid", func(t *testing.T) {
+		_, err := db.CreateWebhook(ctx, staff, models.WebhookInput{PartnerID: models.Ptr("ptn_nope"), Name: models.Ptr(""),
+			URL: models.Ptr("ftp://x"), EventTypes: []string{}, State: models.Ptr(models.WebhookDisabled)}, nil)
+		require.Equal(t, models.EINVALID, models.ErrorCode(err))
+		require.Equal(t, map[string]string{
+			"partner_id":  "No such partner.",
+			"name":        "Give the webhook a name the partner will recognise.",
+			"url":         "Enter an absolute http(s) URL, like https://partner.example.com/hooks.",
+			"event_types": "Choose at least one event type, or all of them.",
+			"state":       "Choose active or paused.",
+		}, models.FieldErrors(err))
+		h := mustWebhook(t, db, p.ID, "")
+		_, err = db.UpdateWebhook(ctx, staff, h.ID, models.WebhookInput{PartnerID: &p.ID, Secret: models.Ptr("whsec_x"),
+			State: models.Ptr("gone"), Backlog: models.Ptr("later")}, nil)
+		require.Equal(t, []string{"backlog", "partner_id", "secret", "state"}, keys(models.FieldErrors(err)))
+		_, err = db.UpdateWebhook(ctx, staff, "wh_nope", models.WebhookInput{}, nil)
+		require.ErrorIs(t, err, models.ErrNotFound)
+		require.Equal(t, []string{"webhook.created"}, entries(t, db, h.ID), "nothing changed, nothing audited")
+	})
+
+	t.Run("UpdateWithStateAndBacklog", func(t *testing.T) {
+		h := mustWebhook(t, db, p.ID, "")
+		got, err := db.UpdateWebhook(ctx, staff, h.ID, models.WebhookInput{Name: models.Ptr(h.Name + " 2"), State: models.Ptr(models.WebhookPaused)}, nil)
+		require.NoError(t, err)
+		require.Equal(t, h.Name+" 2", got.Name)
+		require.Equal(t, models.WebhookPaused, got.State)
+		require.Equal(t, "Paused by staff@example.com", got.StateReason)
+		_, err = db.Pool.Exec(ctx, `INSERT INTO events (id, type, action, occurred_at, received_at, data) VALUES ($1, 'course.completed', 'completed', now(), now(), '{}');
+			`, "evt_"+h.ID)
+		require.NoError(t, err)
+		_, err = db.Pool.Exec(ctx, `INSERT INTO changes (webhook_id, event_id, state) VALUES ($1, $2, 'pending')`, h.ID, "evt_"+h.ID)
+		require.NoError(t, err)
+		got, err = db.UpdateWebhook(ctx, staff, h.ID, models.WebhookInput{State: models.Ptr(models.WebhookActive), Backlog: models.Ptr(models.BacklogDrop)}, nil)
+		require.NoError(t, err)
+		require.Equal(t, models.WebhookActive, got.State)
+		var state string
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT state FROM changes WHERE webhook_id = $1`, h.ID).Scan(&state))
+		require.Equal(t, "dropped", state, "the backlog was dropped as asked")
+		require.Equal(t, []string{"webhook.updated", "webhook.updated", "webhook.created"}, entries(t, db, h.ID))
+	})
+
+	t.Run("PauseResumeReenable", func(t *testing.T) {
+		h := mustWebhook(t, db, p.ID, "")
+		require.NoError(t, db.SetWebhookState(ctx, staff, h.ID, models.StateChange{State: models.WebhookPaused}))
+		require.NoError(t, db.SetWebhookState(ctx, staff, h.ID, models.StateChange{State: models.WebhookPaused}), "again: nothing to do")
+		require.NoError(t, db.SetWebhookState(ctx, staff, h.ID, models.StateChange{State: models.WebhookActive}))
+		require.NoError(t, db.SetWebhookState(ctx, staff, h.ID, models.StateChange{State: models.WebhookDisabled, Reason: "gone"}))
+		got, err := db.FindWebhookByID(ctx, h.ID)
+		require.NoError(t, err)
+		require.Equal(t, "gone", got.StateReason)
+		require.NoError(t, db.SetWebhookState(ctx, staff, h.ID, models.StateChange{State: models.WebhookActive, Backlog: models.BacklogDrop}))
+		require.Equal(t, []string{"webhook.reenabled", "webhook.disabled", "webhook.resumed", "webhook.paused", "webhook.created"}, entries(t, db, h.ID))
+		err = db.SetWebhookState(ctx, staff, h.ID, models.StateChange{State: models.WebhookActive, Backlog: "later"})
+		require.Equal(t, map[string]string{"backlog": "Choose deliver or drop."}, models.FieldErrors(err))
+	})
+
+	t.Run("RevealRotateDelete", func(t *testing.T) {
+		h := mustWebhook(t, db, p.ID, "")
+		before, err := db.RevealWebhookSecret(ctx, staff, h.ID)
+		require.NoError(t, err)
+		require.Empty(t, before.Previous)
+		rotated, err := db.RotateWebhookSecret(ctx, staff, h.ID)
+		require.NoError(t, err)
+		require.NotEqual(t, before.Current, rotated.Current)
+		require.Equal(t, before.Current, rotated.Previous, "the old secret still signs")
+		require.WithinDuration(t, time.Now().Add(models.RotationOverlap), *rotated.PreviousUntil, time.Minute)
+		require.Equal(t, []string{before.Current, rotated.Current}, []string{rotated.Previous, rotated.Current})
+		require.NoError(t, db.DeleteWebhook(ctx, staff, h.ID))
+		_, err = db.FindWebhookByID(ctx, h.ID)
+		require.ErrorIs(t, err, models.ErrNotFound)
+		require.Equal(t, []string{"webhook.deleted", "webhook.secret_rotated", "webhook.secret_revealed", "webhook.created"}, entries(t, db, h.ID))
+		require.ErrorIs(t, db.DeleteWebhook(ctx, staff, h.ID), models.ErrNotFound)
+	})
+}
+
+func TestPartnerActions(t *testing.T) {
+	db := setup(t)
+	ctx := context.Background()
+	p := mustPartner(t, db)
+	got, err := db.UpdatePartner(ctx, staff, p.ID, models.PartnerInput{Description: models.Ptr("LMS vendor")})
+	require.NoError(t, err)
+	require.Equal(t, p.Name, got.Name, "a nil field is left as it is")
+	require.Equal(t, "LMS vendor", got.Description)
+	_, err = db.CreatePartner(ctx, staff, models.PartnerInput{Name: &p.Name})
+	require.Equal(t, map[string]string{"name": "A partner with this name already exists."}, models.FieldErrors(err))
+	h := mustWebhook(t, db, p.ID, "")
+	err = db.DeletePartner(ctx, staff, p.ID)
+	require.Equal(t, models.ECONFLICT, models.ErrorCode(err))
+	require.Equal(t, "the partner still has 1 webhooks and 0 users; delete or move them first", models.ErrorMessage(err))
+	require.NoError(t, db.DeleteWebhook(ctx, staff, h.ID))
+	require.NoError(t, db.DeletePartner(ctx, staff, p.ID))
+	require.Equal(t, []string{"partner.deleted", "partner.updated", "partner.created"}, entries(t, db, p.ID))
+}
+
+func TestDeliveryActions(t *testing.T) {
+	db := setup(t)
+	ctx := context.Background()
+	var hits int
+	var mu sync.Mutex
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		hits++
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(rc.Close)
+	p := mustPartner(t, db)
+	h := mustWebhook(t, db, p.ID, rc.URL)
+	sender := jobs.NewSender(db.Sealer, "test", 2*time.Second, true)
+	send := func(ctx context.Context, d *models.Delivery, trigger string, now time.Time) (models.AttemptResult, error) {
+		req, err := sender.RequestFor(d, trigger, now)
+		if err != nil {
+			return models.AttemptResult{}, err
+		}
+		return sender.Send(ctx, req), nil
+	}
+
+	t.Run("TestNotification", func(t *testing.T) {
+		m, res, err := db.SendTestNotification(ctx, staff, h.ID, "course.completed", send)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusAccepted, res.Status)
+		require.Equal(t, 1, hits)
+		require.Contains(t, string(m.Payload), `"test":true`)
+		require.Contains(t, string(m.Payload), `"action":"completed"`, "the action is the part of the type after its last dot")
+		got, err := db.FindMessageByID(ctx, m.ID)
+		require.NoError(t, err)
+		require.Equal(t, models.MessageSucceeded, got.State)
+		_, _, err = db.SendTestNotification(ctx, staff, h.ID, "no.such", send)
+		require.Equal(t, map[string]string{"event_type": `"no.such" is not a catalogued event type.`}, models.FieldErrors(err))
+		require.Equal(t, 1, hits, "nothing sent")
+		_, _, err = db.SendTestNotification(ctx, staff, "wh_nope", "course.completed", send)
+		require.ErrorIs(t, err, models.ErrNotFound)
+	})
+
+	t.Run("Resend", func(t *testing.T) {
+		m, err := db.CreateTestMessage(ctx, models.NewID("msg_"), h.ID, "course.completed", []byte(`{}`), "", time.Now().Add(-time.Hour))
+		require.NoError(t, err)
+		err = func() error { _, err := db.ResendMessage(ctx, staff, m.ID); return err }()
+		require.Equal(t, "This message is being delivered right now; try again in a moment.", models.ErrorMessage(err))
+		_, err = db.Pool.Exec(ctx, `UPDATE messages SET state = 'failed' WHERE id = $1`, m.ID)
+		require.NoError(t, err)
+		got, err := db.ResendMessage(ctx, staff, m.ID)
+		require.NoError(t, err)
+		require.Equal(t, models.MessagePending, got.State)
+		require.True(t, got.ResendRequested)
+		require.Equal(t, []string{"message.resent"}, entries(t, db, m.ID))
+		_, err = db.ResendMessage(ctx, staff, "msg_nope")
+		require.ErrorIs(t, err, models.ErrNotFound)
+	})
+
+	t.Run("ResendFailedRange", func(t *testing.T) {
+		_, err := db.Pool.Exec(ctx, `
+			INSERT INTO messages (id, webhook_id, kind, state, payload, created_at)
+			VALUES ($1, $2, 'changes', 'failed', '{}', now() - interval '2 hours'), ($3, $2, 'changes', 'failed', '{}', now() - interval '2 days')`,
+			models.NewID("msg_"), h.ID, models.NewID("msg_"))
+		require.NoError(t, err)
+		from, to := time.Now().Add(-3*time.Hour), time.Now()
+		n, err := db.CountFailedMessages(ctx, h.ID, &from, &to)
+		require.NoError(t, err)
+		require.Equal(t, 1, n)
+		n, err = db.ResendFailedMessages(ctx, staff, h.ID, &from, &to)
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "only the one made in the range")
+		_, err = db.ResendFailedMessages(ctx, staff, h.ID, &to, &from)
+		require.Equal(t, map[string]string{"from": "The start must come before the end."}, models.FieldErrors(err))
+		_, err = db.ResendFailedMessages(ctx, staff, h.ID, nil, &to)
+		require.Equal(t, map[string]string{"from": "Give both a start and an end."}, models.FieldErrors(err))
+		_, err = db.ResendFailedMessages(ctx, staff, "wh_nope", &from, &to)
+		require.ErrorIs(t, err, models.ErrNotFound)
+		es := entries(t, db, h.ID)
+		require.Equal(t, "webhook.resent_failed", es[0])
+	})
+}
+
+func keys(m map[string]string) []string {
+	out := []string{}
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
