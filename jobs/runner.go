@@ -200,8 +200,9 @@ func (r *Runner) deliverLoop(ctx context.Context) {
 	slots := make(chan struct{}, r.cfg.Workers)
 	done := make(chan struct{}, 1)
 	for ctx.Err() == nil {
+		now := time.Now()
 		if free := cap(slots) - len(slots); free > 0 {
-			ds, err := r.db.ClaimDueMessages(ctx, time.Now(), min(free, 200), r.cfg.PerWebhook, r.lease())
+			ds, err := r.db.ClaimDueMessages(ctx, now, min(free, 200), r.cfg.PerWebhook, r.lease())
 			if err != nil && ctx.Err() == nil {
 				r.log.Error("claiming messages", "err", err)
 			}
@@ -223,13 +224,15 @@ func (r *Runner) deliverLoop(ctx context.Context) {
 			}
 		}
 		// Wait for a slot or a webhook's cap to free up, for new work, or for the next due time.
+		// The next due time is looked for after the claim's time, not the clock's: a retry that
+		// fell due between the claim and this look is due now, not after the poll.
 		wait := r.cfg.PollInterval
-		if next, has, err := r.db.NextMessageDue(ctx, time.Now()); err != nil {
+		if next, has, err := r.db.NextMessageDue(ctx, now); err != nil {
 			if ctx.Err() == nil {
 				r.log.Error("finding next message", "err", err)
 			}
-		} else if has && time.Until(next) > 0 {
-			wait = min(wait, time.Until(next))
+		} else if has {
+			wait = min(wait, max(time.Until(next), 0))
 		}
 		r.wait(ctx, done, wait)
 	}
