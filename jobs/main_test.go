@@ -50,7 +50,9 @@ func startRunner(t *testing.T, db *models.DB, cfg jobs.Config) *jobs.Runner {
 	}
 	cfg.AllowPrivate = true
 	cfg.Version = "test"
-	cfg.PollInterval = 200 * time.Millisecond
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 200 * time.Millisecond
+	}
 	r := jobs.NewRunner(db, testSealer, cfg, quiet)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -95,12 +95,40 @@ func TestVerificationDisablesDeadEndpoint(t *testing.T) {
 	require.Len(t, rows, 3)
 	require.Equal(t, models.MessageFailed, rows[0].State)
 
-	// Disabled webhooks get no more calls; re-enabling starts a fresh streak.
+	// Disabled webhooks get no more calls; re-enabling starts a fresh streak: two more failed
+	// calls leave it on, the third disables it again. Each call is read once it is recorded
+	// (its message finished), and calls to one URL are made one after the other.
 	require.NoError(t, db.SetWebhookState(ctx, models.System, a.ID, models.StateChange{State: models.WebhookActive, Backlog: models.BacklogDeliver}))
-	waitFor(t, "a fresh call after re-enabling", 5*time.Second, func() bool { return vr.count() >= 4 })
-	h, err = db.FindWebhookByID(ctx, a.ID)
+	waitFor(t, "two fresh calls recorded after re-enabling", 10*time.Second, func() bool {
+		h, err := db.FindWebhookByID(ctx, a.ID)
+		require.NoError(t, err)
+		n := finishedVerifications(t, db, a.ID) // read after the state: it counts every call that could have disabled it
+		if h.State != models.WebhookActive {
+			require.GreaterOrEqual(t, n, 6, "%d calls in all: fewer than three failures after re-enabling do not disable again", n)
+		}
+		return n >= 5
+	})
+	require.Equal(t, 3, finishedVerifications(t, db, b.ID), "the webhook left disabled is not called")
+	waitFor(t, "the third failure in a row to disable it again", 10*time.Second, func() bool {
+		h, err := db.FindWebhookByID(ctx, a.ID)
+		require.NoError(t, err)
+		return h.State == models.WebhookDisabled
+	})
+	require.Equal(t, 6, finishedVerifications(t, db, a.ID))
+}
+
+// finishedVerifications counts the recorded verification calls of a webhook.
+func finishedVerifications(t *testing.T, db *models.DB, webhookID string) int {
+	t.Helper()
+	rows, _, err := db.FindMessages(context.Background(), models.MessageFilter{WebhookID: webhookID, Kinds: []string{models.KindVerification}})
 	require.NoError(t, err)
-	require.Equal(t, models.WebhookActive, h.State, "one failure after re-enabling does not disable again")
+	n := 0
+	for _, m := range rows {
+		if m.State != models.MessageDelivering {
+			n++
+		}
+	}
+	return n
 }
 
 func TestVerificationRecoveryResetsStreak(t *testing.T) {
@@ -133,12 +161,25 @@ func TestVerificationSparedByDeliveries(t *testing.T) {
 	defer srv.Close()
 	w := mustWebhook(t, db, srv.URL, models.WebhookInput{EventTypes: []string{"test.completed"}})
 	startRunner(t, db, jobs.Config{VerifyInterval: 250 * time.Millisecond, VerifyThreshold: 3})
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
+	// A steady chain of real deliveries, each posted once the previous one arrived, until more
+	// verification calls than the threshold have failed and been recorded.
+	deadline := time.Now().Add(20 * time.Second)
+	for finishedVerifications(t, db, w.ID) < 5 {
+		require.True(t, time.Now().Before(deadline), "timed out waiting for 5 verification calls")
+		h, err := db.FindWebhookByID(ctx, w.ID)
+		require.NoError(t, err)
+		require.Equal(t, models.WebhookActive, h.State, "successful deliveries since the first failed call keep it on")
+		n := deliveries.Load()
 		ingest(t, db, event("test.completed", "", "", time.Now(), `{}`))
-		time.Sleep(100 * time.Millisecond) // a steady trickle of real deliveries
+		waitFor(t, "the delivery", 10*time.Second, func() bool { return deliveries.Load() > n })
 	}
-	require.Positive(t, deliveries.Load())
+	rows, _, err := db.FindMessages(ctx, models.MessageFilter{WebhookID: w.ID, Kinds: []string{models.KindVerification}})
+	require.NoError(t, err)
+	for _, m := range rows {
+		if m.State != models.MessageDelivering {
+			require.Equal(t, models.MessageFailed, m.State, "every verification call failed")
+		}
+	}
 	h, err := db.FindWebhookByID(ctx, w.ID)
 	require.NoError(t, err)
 	require.Equal(t, models.WebhookActive, h.State, "successful deliveries since the first failed call keep it on")
