@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -413,7 +414,9 @@ func TestSlowReceiverDoesNotHoldUpOthers(t *testing.T) {
 	fast := newReceiver(t, nil)
 	mustWebhook(t, db, slow.URL, models.WebhookInput{Format: ptr("event"), EventTypes: []string{"test.completed"}})
 	mustWebhook(t, db, fast.URL, models.WebhookInput{EventTypes: []string{"badge.awarded"}})
-	startRunner(t, db, jobs.Config{Workers: 6, PerWebhook: 3, Timeout: 5 * time.Second})
+	// The timeout is far longer than the wait below: without the cap the slow webhook would
+	// hold all 6 workers until it, and the fast delivery could not come in time.
+	startRunner(t, db, jobs.Config{Workers: 6, PerWebhook: 3, Timeout: time.Minute})
 
 	var evs []models.NewEvent
 	for range 30 {
@@ -421,7 +424,7 @@ func TestSlowReceiverDoesNotHoldUpOthers(t *testing.T) {
 	}
 	ingest(t, db, evs...) // 30 messages to a receiver that never answers in time
 	ingest(t, db, event("badge.awarded", "", "", time.Now(), `{}`))
-	waitFor(t, "the fast receiver's delivery while the slow one hangs", 3*time.Second, func() bool { return len(fast.requests()) == 1 })
+	waitFor(t, "the fast receiver's delivery while the slow one hangs", 15*time.Second, func() bool { return len(fast.requests()) == 1 })
 }
 
 // Several receivers that hang, each with a backlog, would take every worker if each kept its
@@ -430,16 +433,36 @@ func TestSlowReceiverDoesNotHoldUpOthers(t *testing.T) {
 func TestHungReceiversDoNotStarveOthers(t *testing.T) {
 	db := testDB(t)
 	ctx := context.Background()
-	hung, release := hangingServer(t)
-	defer release()
+	// Each webhook's first three requests fail at once (which marks it failing), the later ones
+	// hang until the test ends: only the one-at-a-time rule for failing webhooks keeps their
+	// backlogs from taking every worker for the whole timeout.
+	done := make(chan struct{})
+	var mu sync.Mutex
+	seen := map[string]int{}
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Path]++
+		n := seen[r.URL.Path]
+		mu.Unlock()
+		if n <= 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		select {
+		case <-done:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(hung.Close)
+	defer close(done)
 	var hooks []*models.Webhook
 	for i := range 3 {
 		hooks = append(hooks, mustWebhook(t, db, fmt.Sprintf("%s/%d", hung.URL, i), models.WebhookInput{Format: ptr("event"), EventTypes: []string{"test.completed"}}))
 	}
 	fast := newReceiver(t, nil)
 	mustWebhook(t, db, fast.URL, models.WebhookInput{EventTypes: []string{"badge.awarded"}})
-	// 3 webhooks × 3 in flight would fill the 6 workers for as long as their backlogs last.
-	startRunner(t, db, jobs.Config{Workers: 6, PerWebhook: 3, Timeout: 500 * time.Millisecond})
+	// 3 webhooks × 3 in flight would fill the 6 workers for the whole (long) timeout.
+	startRunner(t, db, jobs.Config{Workers: 6, PerWebhook: 3, Timeout: time.Minute})
 
 	var evs []models.NewEvent
 	for range 40 {
@@ -458,8 +481,8 @@ func TestHungReceiversDoNotStarveOthers(t *testing.T) {
 	})
 	ingest(t, db, event("badge.awarded", "", "", time.Now(), `{}`))
 	// With the hung webhooks at one request each, three workers are free: the delivery goes
-	// at once rather than after the backlogs (40 × 3 timeouts over 6 workers: 10 s).
-	waitFor(t, "the healthy receiver's delivery", 3*time.Second, func() bool { return len(fast.requests()) == 1 })
+	// at once rather than after a minute's timeout.
+	waitFor(t, "the healthy receiver's delivery", 15*time.Second, func() bool { return len(fast.requests()) == 1 })
 
 	// A success clears the mark: the receiver fails once, then the retry succeeds.
 	flaky := newReceiver(t, func(n int) int {
