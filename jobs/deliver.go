@@ -66,22 +66,14 @@ func NewSender(sealer *models.Sealer, version string, timeout time.Duration, all
 // contract.
 func Success(status int) bool { return status >= 200 && status <= 308 }
 
-// secrets returns the webhook's current signing secret and, during a rotation's overlap, the
-// previous one.
+// secrets returns the secrets that sign a request to w made at now: the current one and,
+// during a rotation's overlap, the previous one (the rule lives in models.Sealer.SigningSecrets).
 func (s *Sender) secrets(w *models.Webhook, now time.Time) ([]string, error) {
-	cur, err := s.sealer.Open(w.SecretEnc)
+	ss, err := s.sealer.SigningSecrets(w, now)
 	if err != nil {
-		return nil, fmt.Errorf("opening secret of webhook %s: %w", w.ID, err)
+		return nil, err
 	}
-	out := []string{string(cur)}
-	if w.PreviousSecretEnc != nil && w.PreviousSecretExpiresAt != nil && now.Before(*w.PreviousSecretExpiresAt) {
-		prev, err := s.sealer.Open(w.PreviousSecretEnc)
-		if err != nil {
-			return nil, fmt.Errorf("opening previous secret of webhook %s: %w", w.ID, err)
-		}
-		out = append(out, string(prev))
-	}
-	return out, nil
+	return ss.All(), nil
 }
 
 // Request describes one HTTP request to make.

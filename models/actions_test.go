@@ -1,7 +1,9 @@
 package models_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -342,4 +344,60 @@ func keys(m map[string]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// topKeys lists the keys of a JSON object in the order they were written.
+func topKeys(t *testing.T, body []byte) []string {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(body))
+	_, err := dec.Token()
+	require.NoError(t, err)
+	var out []string
+	for dec.More() {
+		k, err := dec.Token()
+		require.NoError(t, err)
+		out = append(out, k.(string))
+		var skip json.RawMessage
+		require.NoError(t, dec.Decode(&skip))
+	}
+	return out
+}
+
+// TestTestNotificationBodies: a test notification is built by the code that builds real
+// messages (the same fields in the same order, in the webhook's format) plus "test": true; the
+// form's examples come from it too.
+func TestTestNotificationBodies(t *testing.T) {
+	db := setup(t)
+	ctx := context.Background()
+	p := mustPartner(t, db)
+	send := func(_ context.Context, d *models.Delivery, trigger string, now time.Time) (models.AttemptResult, error) {
+		return models.AttemptResult{MessageID: d.MessageID, WebhookID: d.Webhook.ID, Trigger: trigger, StartedAt: now, URL: d.Webhook.URL + d.URLSuffix,
+			Error: "not sent: this test looks at the body"}, nil
+	}
+	for _, format := range []string{models.FormatBatch, models.FormatEvent} {
+		t.Run(format, func(t *testing.T) {
+			h, err := db.CreateWebhook(ctx, staff, models.WebhookInput{PartnerID: &p.ID, Name: models.Ptr(uniq(format)), URL: models.Ptr("http://127.0.0.1:9/"),
+				EventTypes: []string{"*"}, Format: &format, AppendEventType: models.Ptr(format == models.FormatEvent)}, nil)
+			require.NoError(t, err)
+			m, _, err := db.SendTestNotification(ctx, staff, h.ID, "training.updated", send)
+			require.NoError(t, err)
+			example := []byte(models.ExampleBody(format))
+			require.NotContains(t, topKeys(t, example), "test", "real messages carry no test mark")
+			want := append(topKeys(t, example), "test")
+			if format == models.FormatBatch {
+				want = []string{"id", "type", "timestamp", "test", "changes"}
+				require.Equal(t, []string{"id", "type", "timestamp", "changes"}, topKeys(t, example))
+			}
+			require.Equal(t, want, topKeys(t, m.Payload))
+			var body map[string]any
+			require.NoError(t, json.Unmarshal(m.Payload, &body))
+			require.Equal(t, true, body["test"])
+			if format == models.FormatEvent {
+				require.Equal(t, "updated", body["action"], "the action is the part of the type after its last dot")
+				require.Equal(t, "/training.updated", m.URLSuffix)
+			} else {
+				require.Equal(t, m.ID, body["id"], "a batch body's id is the message id")
+			}
+		})
+	}
 }

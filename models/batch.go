@@ -19,41 +19,6 @@ const MaxMessageBytes = 1 << 20
 // is worked off in steps; each step collapses within itself.
 const maxFlushChanges = 20000
 
-// ChangePayload is one change as delivered in a "batch" message.
-type ChangePayload struct {
-	EventID    string          `json:"event_id"`
-	Type       string          `json:"type"`
-	Action     string          `json:"action"`
-	Object     *string         `json:"object"`
-	ObjectID   *string         `json:"object_id"`
-	URL        *string         `json:"url"`
-	CourseID   *string         `json:"course_id"`
-	OccurredAt time.Time       `json:"occurred_at"`
-	Data       json.RawMessage `json:"data"`
-}
-
-// BatchPayload is the body of a "batch" message.
-type BatchPayload struct {
-	ID        string          `json:"id"`
-	Type      string          `json:"type"`
-	Timestamp time.Time       `json:"timestamp"`
-	Changes   []ChangePayload `json:"changes"`
-}
-
-// EventPayload is the body of an "event" message: one change.
-type EventPayload struct {
-	ID         string          `json:"id"`
-	Type       string          `json:"type"`
-	Timestamp  time.Time       `json:"timestamp"`
-	Action     string          `json:"action"`
-	Object     *string         `json:"object"`
-	ObjectID   *string         `json:"object_id"`
-	URL        *string         `json:"url"`
-	CourseID   *string         `json:"course_id"`
-	OccurredAt time.Time       `json:"occurred_at"`
-	Data       json.RawMessage `json:"data"`
-}
-
 type pendingChange struct {
 	changeID int64
 	ChangePayload
@@ -271,8 +236,7 @@ func buildMessages(kept []pendingChange, w flushWebhook, now time.Time) ([]newMe
 			if w.appendEventType {
 				m.urlSuffix = "/" + p.Type
 			}
-			body, err := json.Marshal(EventPayload{ID: p.EventID, Type: p.Type, Timestamp: ts, Action: p.Action, Object: p.Object,
-				ObjectID: p.ObjectID, URL: p.URL, CourseID: p.CourseID, OccurredAt: p.OccurredAt, Data: p.Data})
+			body, err := json.Marshal(p.event(ts))
 			if err != nil {
 				return nil, fmt.Errorf("encoding event message: %w", err)
 			}

@@ -7,6 +7,45 @@ import (
 	"time"
 )
 
+// ChangePayload is one change as delivered in a "batch" message.
+type ChangePayload struct {
+	EventID    string          `json:"event_id"`
+	Type       string          `json:"type"`
+	Action     string          `json:"action"`
+	Object     *string         `json:"object"`
+	ObjectID   *string         `json:"object_id"`
+	URL        *string         `json:"url"`
+	CourseID   *string         `json:"course_id"`
+	OccurredAt time.Time       `json:"occurred_at"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// BatchPayload is the body of a "batch" message.
+type BatchPayload struct {
+	ID        string    `json:"id"`
+	Type      string    `json:"type"`
+	Timestamp time.Time `json:"timestamp"`
+	// Test marks a test notification; absent from real messages.
+	Test    bool            `json:"test,omitempty"`
+	Changes []ChangePayload `json:"changes"`
+}
+
+// EventPayload is the body of an "event" message: one change.
+type EventPayload struct {
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	Timestamp  time.Time       `json:"timestamp"`
+	Action     string          `json:"action"`
+	Object     *string         `json:"object"`
+	ObjectID   *string         `json:"object_id"`
+	URL        *string         `json:"url"`
+	CourseID   *string         `json:"course_id"`
+	OccurredAt time.Time       `json:"occurred_at"`
+	Data       json.RawMessage `json:"data"`
+	// Test marks a test notification; absent from real messages.
+	Test bool `json:"test,omitempty"`
+}
+
 // DefaultAction is the action of an event of type eventType that names none: the part of the
 // type after its last dot, or the whole type when it has none (SPEC "Ingestion API").
 func DefaultAction(eventType string) string {
@@ -32,21 +71,14 @@ func newTestMessage(w *Webhook, t *EventType, now time.Time) (newMessage, error)
 	m := newMessage{id: NewID("msg_"), eventTypes: []string{t.Name}}
 	var err error
 	if w.Format == FormatEvent {
-		m.payload, err = json.Marshal(struct {
-			EventPayload
-			Test bool `json:"test"`
-		}{c.event(ts), true})
+		body := c.event(ts)
+		body.Test = true
+		m.payload, err = json.Marshal(body)
 		if w.AppendEventType {
 			m.urlSuffix = "/" + t.Name
 		}
 	} else {
-		m.payload, err = json.Marshal(struct {
-			ID        string          `json:"id"`
-			Type      string          `json:"type"`
-			Timestamp time.Time       `json:"timestamp"`
-			Test      bool            `json:"test"`
-			Changes   []ChangePayload `json:"changes"`
-		}{m.id, "changes", ts, true, []ChangePayload{c}})
+		m.payload, err = json.Marshal(BatchPayload{ID: m.id, Type: "changes", Timestamp: ts, Test: true, Changes: []ChangePayload{c}})
 	}
 	if err != nil {
 		return m, fmt.Errorf("encoding test message: %w", err)
@@ -58,4 +90,22 @@ func newTestMessage(w *Webhook, t *EventType, now time.Time) (newMessage, error)
 func (c ChangePayload) event(ts time.Time) EventPayload {
 	return EventPayload{ID: c.EventID, Type: c.Type, Timestamp: ts, Action: c.Action, Object: c.Object,
 		ObjectID: c.ObjectID, URL: c.URL, CourseID: c.CourseID, OccurredAt: c.OccurredAt, Data: c.Data}
+}
+
+// ExampleBody is a message body in format as receivers get it, made by the same code as real
+// messages, for the webhook form to show.
+func ExampleBody(format string) string {
+	object, objectID, url := "training", "345345", "https://lms.example.com/t/345345"
+	ts := time.Date(2026, 11, 22, 10, 0, 10, 0, time.UTC)
+	c := ChangePayload{EventID: "evt_01j9…", Type: "training.updated", Action: "update", Object: &object, ObjectID: &objectID,
+		URL: &url, OccurredAt: ts.Add(-10 * time.Second), Data: json.RawMessage(`{"title": "New Student Orientation"}`)}
+	var v any = BatchPayload{ID: "msg_01j9…", Type: "changes", Timestamp: ts, Changes: []ChangePayload{c}}
+	if format == FormatEvent {
+		v = c.event(ts)
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		panic(fmt.Sprintf("encoding example body: %v", err)) // fixed input: only on a programming error
+	}
+	return string(b)
 }
