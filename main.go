@@ -149,11 +149,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.RetryCount = integer("HOOKRELAY_RETRY_COUNT", 10, 0, 100)
 	c.DeliveryTimeout = dur("HOOKRELAY_DELIVERY_TIMEOUT", 15*time.Second, 10*time.Millisecond, 5*time.Minute)
 	c.VerifyInterval = dur("HOOKRELAY_VERIFY_INTERVAL", 8*time.Hour, 100*time.Millisecond, 30*24*time.Hour)
-	c.VerifyThreshold = integer("HOOKRELAY_VERIFY_THRESHOLD", 3, 1, 100)
+	c.VerifyThreshold = integer("HOOKRELAY_VERIFY_THRESHOLD", jobs.DefaultVerifyThreshold, 1, 100)
 	c.Retention = dur("HOOKRELAY_RETENTION", 720*time.Hour, time.Minute, 100*365*24*time.Hour)
 	c.AllowPrivate = boolean("HOOKRELAY_ALLOW_PRIVATE_TARGETS", c.Development)
-	c.Workers = integer("HOOKRELAY_WORKERS", 50*runtime.NumCPU(), 1, 10000)
-	c.PerWebhook = integer("HOOKRELAY_WEBHOOK_CONCURRENCY", 20, 1, 1000)
+	c.Workers = integer("HOOKRELAY_WORKERS", jobs.DefaultWorkersPerCPU*runtime.NumCPU(), 1, 10000)
+	c.PerWebhook = integer("HOOKRELAY_WEBHOOK_CONCURRENCY", jobs.DefaultPerWebhook, 1, 1000)
 	return c, errors.Join(errs...)
 }
 
@@ -331,8 +331,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			Retention:       cfg.Retention,
 		}, log)
 		jobsCtx, stopJobs := context.WithCancel(context.Background())
-		jobsDone := make(chan error, 1)
-		go func() { jobsDone <- runner.Run(jobsCtx) }()
+		jobsDone := make(chan struct{})
+		go func() { runner.Run(jobsCtx); close(jobsDone) }()
 		defer func() {
 			stopJobs()
 			<-jobsDone

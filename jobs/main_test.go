@@ -56,7 +56,7 @@ func startRunner(t *testing.T, db *models.DB, cfg jobs.Config) *jobs.Runner {
 	r := jobs.NewRunner(db, testSealer, cfg, quiet)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { _ = r.Run(ctx); close(done) }()
+	go func() { r.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	<-r.Running()
 	return r

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
@@ -56,19 +57,28 @@ type record struct {
 	done    chan error
 }
 
+// Defaults of the runner's settings (SPEC "Running it"); main's settings start from them, and
+// a zero in Config means the default.
+const (
+	DefaultWorkersPerCPU   = 50
+	DefaultPerWebhook      = 20
+	DefaultPollInterval    = time.Second
+	DefaultVerifyThreshold = 3
+)
+
 // NewRunner makes a Runner.
 func NewRunner(db *models.DB, sealer *models.Sealer, cfg Config, log *slog.Logger) *Runner {
 	if cfg.Workers <= 0 {
-		cfg.Workers = 50
+		cfg.Workers = DefaultWorkersPerCPU * runtime.NumCPU()
 	}
 	if cfg.PerWebhook <= 0 {
-		cfg.PerWebhook = 20
+		cfg.PerWebhook = DefaultPerWebhook
 	}
 	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = time.Second
+		cfg.PollInterval = DefaultPollInterval
 	}
 	if cfg.VerifyThreshold <= 0 {
-		cfg.VerifyThreshold = 3
+		cfg.VerifyThreshold = DefaultVerifyThreshold
 	}
 	return &Runner{
 		db: db, cfg: cfg, log: log,
@@ -102,7 +112,7 @@ func (r *Runner) Stopped() <-chan struct{} { return r.stopped }
 
 // Run works until ctx ends, then waits for the deliveries in flight (each bounded by the
 // delivery timeout) so that their outcome is recorded rather than repeated.
-func (r *Runner) Run(ctx context.Context) error {
+func (r *Runner) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(5)
 	go func() { defer wg.Done(); r.listen(ctx) }()
@@ -118,7 +128,6 @@ func (r *Runner) Run(ctx context.Context) error {
 	close(r.records)
 	<-recorded
 	close(r.stopped)
-	return nil
 }
 
 // recordLoop writes finished attempts in groups: whatever arrived while the previous write
@@ -171,7 +180,7 @@ func (r *Runner) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 		return err
 	}
 	defer conn.Release()
-	for _, ch := range []string{"hookrelay_batches", "hookrelay_messages"} {
+	for _, ch := range []string{models.ChannelBatches, models.ChannelMessages} {
 		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
 			return err
 		}
@@ -188,9 +197,9 @@ func (r *Runner) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 			return err
 		}
 		switch n.Channel {
-		case "hookrelay_batches":
+		case models.ChannelBatches:
 			poke(r.batchWake)
-		case "hookrelay_messages":
+		case models.ChannelMessages:
 			poke(r.deliverWake)
 		}
 	}

@@ -196,7 +196,7 @@ func startRunner(t *testing.T, db *models.DB) {
 		r := jobs.NewRunner(db, testSealer, jobs.Config{Workers: 20, Timeout: 2 * time.Second, AllowPrivate: true, Version: "test",
 			Retry: jobs.RetryPolicy{Base: 300 * time.Millisecond, Max: time.Second, Count: 3}, PollInterval: 200 * time.Millisecond},
 			slog.New(slog.NewTextHandler(io.Discard, nil)))
-		go func() { _ = r.Run(context.Background()) }()
+		go func() { r.Run(context.Background()) }()
 		<-r.Running()
 	})
 }
