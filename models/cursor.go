@@ -26,7 +26,7 @@ func DecodeCursor(s string) (Cursor, bool) {
 		return c, false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(b, &c) != nil || c.ID == "" || len(c.ID) > 100 {
+	if err != nil || json.Unmarshal(b, &c) != nil || c.ID == "" || TextProblem(c.ID, 100) != "" {
 		return Cursor{}, false
 	}
 	return c, true

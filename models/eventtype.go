@@ -75,6 +75,8 @@ func (in *EventTypeInput) validate(isNew bool) (json.RawMessage, error) {
 			ve.Add("sample", "Must be a JSON object: "+jsonProblem(err))
 		} else if len(s) > 64<<10 {
 			ve.Add("sample", "Keep the sample under 64 KiB.")
+		} else if field, p := JSONTextProblem([]byte(s), false); p != "" {
+			ve.Add("sample", fmt.Sprintf("Must be a JSON object whose texts the catalogue can store: %s %s.", field, p))
 		} else {
 			sample = json.RawMessage(s)
 		}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -22,22 +21,19 @@ func toAPICourse(c *models.Course) apiCourse {
 }
 
 func (s *Server) apiCoursePut(w http.ResponseWriter, r *http.Request) {
-	body, ok := readJSONBody(w, r, 64<<10)
+	f, ok := readJSONObject(w, r, 64<<10)
 	if !ok {
 		return
 	}
-	var in struct {
-		Title *string `json:"title"`
-	}
-	if err := json.Unmarshal(body, &in); err != nil {
-		s.apiError(w, r, models.Invalid("title", "must be a string"))
+	title := f.str("title")
+	if err := f.ve.Err(); err != nil {
+		s.apiError(w, r, err)
 		return
 	}
-	title := ""
-	if in.Title != nil {
-		title = *in.Title
+	if title == nil {
+		title = new(string)
 	}
-	c, created, err := s.db.UpsertCourse(r.Context(), actor(r), r.PathValue("id"), title)
+	c, created, err := s.db.UpsertCourse(r.Context(), actor(r), r.PathValue("id"), *title)
 	if err != nil {
 		s.apiError(w, r, err)
 		return

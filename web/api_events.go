@@ -55,6 +55,11 @@ func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) (json.Raw
 		writeProblem(w, Problem{Title: "Malformed JSON", Status: http.StatusBadRequest, Detail: jsonErrorDetail(body)})
 		return nil, false
 	}
+	if field, p := models.JSONTextProblem(body, true); p != "" {
+		writeProblem(w, Problem{Title: "Malformed JSON", Status: http.StatusBadRequest, Detail: field + " " + p + ".",
+			Errors: []ProblemField{{Field: field, Detail: p}}})
+		return nil, false
+	}
 	return body, true
 }
 
@@ -164,12 +169,8 @@ func parseEvent(raw json.RawMessage, now time.Time, bad func(field, msg string))
 			}
 			s = n.String()
 		}
-		if len(s) > max {
-			bad(name, fmt.Sprintf("must be at most %d characters", max))
-			return nil
-		}
-		if hasNUL(s) {
-			bad(name, "must not contain a NUL character")
+		if p := models.TextProblem(s, max); p != "" {
+			bad(name, p)
 			return nil
 		}
 		return &s

@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"github.com/hookrelay/hookrelay/models"
@@ -47,8 +46,8 @@ func (f *jsonFields) str(name string) *string {
 		f.ve.Add(name, "must be a string")
 		return nil
 	}
-	if hasNUL(s) {
-		f.ve.Add(name, "must not contain a NUL character")
+	if p := models.TextProblem(s, maxIngestBody); p != "" {
+		f.ve.Add(name, p)
 		return nil
 	}
 	return &s
@@ -90,9 +89,11 @@ func (f *jsonFields) strings(name string) []string {
 		f.ve.Add(name, `must be a list of strings, or ["*"] for all`)
 		return nil
 	}
-	if slices.ContainsFunc(ss, hasNUL) {
-		f.ve.Add(name, "must not contain a NUL character")
-		return nil
+	for _, s := range ss {
+		if p := models.TextProblem(s, maxIngestBody); p != "" {
+			f.ve.Add(name, p)
+			return nil
+		}
 	}
 	if ss == nil {
 		ss = []string{}

@@ -88,10 +88,7 @@ func (s *Server) eventTypeDeprecate(deprecated bool) http.HandlerFunc {
 
 func (s *Server) courseListProps(r *http.Request) (views.CourseListProps, error) {
 	q := r.URL.Query()
-	p := views.CourseListProps{Q: strings.TrimSpace(q.Get("q")), Archived: q.Get("archived") == "1"}
-	if len(p.Q) > 200 {
-		p.Q = p.Q[:200]
-	}
+	p := views.CourseListProps{Q: textParam(q.Get("q")), Archived: q.Get("archived") == "1"}
 	cs, next, err := s.db.FindCourses(r.Context(), models.CourseFilter{Search: p.Q, IncludeArchived: p.Archived, After: q.Get("after")})
 	if err != nil {
 		return p, err

@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/views"
@@ -10,10 +9,7 @@ import (
 
 // courseSearch answers the webhook form's type-ahead with up to 20 matching courses.
 func (s *Server) courseSearch(w http.ResponseWriter, r *http.Request) {
-	q := strings.TrimSpace(r.URL.Query().Get("course_q"))
-	if len(q) > 200 {
-		q = q[:200]
-	}
+	q := textParam(r.URL.Query().Get("course_q"))
 	var chips []views.CourseChip
 	if q != "" {
 		cs, _, err := s.db.FindCourses(r.Context(), models.CourseFilter{Search: q, Limit: 20})

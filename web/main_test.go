@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"io"
@@ -211,4 +212,19 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// doRaw sends a body of any content type, as a same-origin browser would.
+func (br *browser) doRaw(method, path, contentType string, body []byte) (*http.Response, string) {
+	br.t.Helper()
+	req, err := http.NewRequest(method, br.base+path, bytes.NewReader(body))
+	require.NoError(br.t, err)
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := br.c.Do(req)
+	require.NoError(br.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(br.t, err)
+	return resp, string(b)
 }

@@ -70,39 +70,6 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// refuseNUL answers 400 to a request whose path, query or form carries a NUL character, which
-// PostgreSQL text cannot hold: hostile or broken input gets a clear answer instead of a 500.
-// (JSON bodies are checked field by field, so the field can be named.)
-func (s *Server) refuseNUL(next http.Handler) http.Handler {
-	valuesHaveNUL := func(vs url.Values) bool {
-		for k, v := range vs {
-			if hasNUL(k) || slices.ContainsFunc(v, hasNUL) {
-				return true
-			}
-		}
-		return false
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		bad := hasNUL(r.URL.Path) || valuesHaveNUL(r.URL.Query())
-		if !bad && r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-			bad = r.ParseForm() == nil && valuesHaveNUL(r.PostForm)
-		}
-		if !bad {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if strings.HasPrefix(r.URL.Path, "/api/") {
-			writeProblem(w, Problem{Title: "Invalid request", Status: http.StatusBadRequest, Detail: "The request contains a NUL character."})
-			return
-		}
-		s.errorPage(w, r, http.StatusBadRequest, "Invalid request", "The request contains a NUL character, which no field accepts.")
-	})
-}
-
-// hasNUL reports whether s holds a NUL character.
-func hasNUL(s string) bool { return strings.ContainsRune(s, 0) }
-
 // crossOrigin refuses state-changing browser requests from other sites; non-browser clients,
 // which send neither Sec-Fetch-Site nor Origin, pass and must authenticate with API keys.
 func (s *Server) crossOrigin(next http.Handler) http.Handler {

@@ -61,6 +61,11 @@ func validatingAPI(t *testing.T, next http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		vr := r.Clone(r.Context())
 		vr.Body = io.NopCloser(bytes.NewReader(body))
+		if len(body) > 0 {
+			// The API reads a body as JSON whatever its Content-Type says (SPEC), as the
+			// document's application/json.
+			vr.Header.Set("Content-Type", "application/json")
+		}
 		var verr error
 		router, err := apiRouter()
 		if err != nil {

@@ -28,14 +28,10 @@ func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return truncate(s, n) + "…"
 }
 
 // textParam reads a free-text filter, trimmed and bounded.
 func textParam(s string) string {
-	s = strings.TrimSpace(s)
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
+	return truncate(strings.TrimSpace(s), 200)
 }

@@ -10,7 +10,36 @@ import (
 
 // Handler returns the whole HTTP surface of hookrelay: UI, API, health and static files.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
+	mux := s.routes()
+	var h http.Handler = mux
+	h = s.loadUser(h)
+	h = s.cleanInput(mux.ServeMux, h)
+	h = s.crossOrigin(h)
+	h = securityHeaders(h)
+	h = s.logRequests(h)
+	return h
+}
+
+// Routes lists every route pattern ("GET /webhooks/{id}"), for tests that go through them all.
+func (s *Server) Routes() []string { return s.routes().patterns }
+
+// routeTable is a ServeMux that remembers its patterns.
+type routeTable struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (t *routeTable) Handle(pattern string, h http.Handler) {
+	t.patterns = append(t.patterns, pattern)
+	t.ServeMux.Handle(pattern, h)
+}
+
+func (t *routeTable) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	t.Handle(pattern, http.HandlerFunc(h))
+}
+
+func (s *Server) routes() *routeTable {
+	mux := &routeTable{ServeMux: http.NewServeMux()}
 
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -93,14 +122,7 @@ func (s *Server) Handler() http.Handler {
 
 	// Anything else a browser asks for is a 404 page; the API answers in problem+json.
 	mux.Handle("/", http.HandlerFunc(s.notFound))
-
-	var h http.Handler = mux
-	h = s.loadUser(h)
-	h = s.refuseNUL(h)
-	h = s.crossOrigin(h)
-	h = securityHeaders(h)
-	h = s.logRequests(h)
-	return h
+	return mux
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {

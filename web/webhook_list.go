@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/views"
@@ -11,10 +10,7 @@ import (
 func (s *Server) webhookList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	u := currentUser(r)
-	f := views.WebhookListFilter{Q: strings.TrimSpace(q.Get("q")), PartnerID: q.Get("partner_id"), State: q.Get("state")}
-	if len(f.Q) > 200 {
-		f.Q = f.Q[:200]
-	}
+	f := views.WebhookListFilter{Q: textParam(q.Get("q")), PartnerID: q.Get("partner_id"), State: q.Get("state")}
 	if f.State != "" && !models.ValidWebhookState(f.State) {
 		f.State = ""
 	}
