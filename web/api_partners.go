@@ -45,14 +45,23 @@ func (s *Server) apiPartnerGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toAPIPartner(p))
 }
 
-func (s *Server) apiPartnerCreate(w http.ResponseWriter, r *http.Request) {
+// apiPartnerInput reads the partner fields of a JSON body, answering a bad body itself.
+func (s *Server) apiPartnerInput(w http.ResponseWriter, r *http.Request) (models.PartnerInput, bool) {
 	f, ok := readJSONObject(w, r, 64<<10)
 	if !ok {
-		return
+		return models.PartnerInput{}, false
 	}
 	in := models.PartnerInput{Name: f.str("name"), Description: f.str("description")}
 	if err := f.ve.Err(); err != nil {
 		s.apiError(w, r, err)
+		return in, false
+	}
+	return in, true
+}
+
+func (s *Server) apiPartnerCreate(w http.ResponseWriter, r *http.Request) {
+	in, ok := s.apiPartnerInput(w, r)
+	if !ok {
 		return
 	}
 	p, err := s.db.CreatePartner(r.Context(), actor(r), in)
@@ -64,13 +73,8 @@ func (s *Server) apiPartnerCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiPartnerUpdate(w http.ResponseWriter, r *http.Request) {
-	f, ok := readJSONObject(w, r, 64<<10)
+	in, ok := s.apiPartnerInput(w, r)
 	if !ok {
-		return
-	}
-	in := models.PartnerInput{Name: f.str("name"), Description: f.str("description")}
-	if err := f.ve.Err(); err != nil {
-		s.apiError(w, r, err)
 		return
 	}
 	p, err := s.db.UpdatePartner(r.Context(), actor(r), r.PathValue("id"), in)
