@@ -1,0 +1,257 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/jobs"
+	"github.com/hookrelay/hookrelay/models"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/stretchr/testify/require"
+)
+
+// The retry policy as a table: the n-th retry's gap, capped, shortened by at most 10 %, and
+// none after Count.
+func TestRetryPolicyNext(t *testing.T) {
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		policy jobs.RetryPolicy
+		n      int
+		gap    time.Duration // 0: no retry
+	}{
+		{"First", jobs.RetryPolicy{Base: 20 * time.Second, Max: time.Hour, Count: 10}, 1, 20 * time.Second},
+		{"Doubles", jobs.RetryPolicy{Base: 20 * time.Second, Max: time.Hour, Count: 10}, 4, 160 * time.Second},
+		{"EighthUnderCap", jobs.RetryPolicy{Base: 20 * time.Second, Max: time.Hour, Count: 10}, 8, 2560 * time.Second},
+		{"Capped", jobs.RetryPolicy{Base: 20 * time.Second, Max: time.Hour, Count: 10}, 9, time.Hour},
+		{"Last", jobs.RetryPolicy{Base: 20 * time.Second, Max: time.Hour, Count: 10}, 10, time.Hour},
+		{"UsedUp", jobs.RetryPolicy{Base: 20 * time.Second, Max: time.Hour, Count: 10}, 11, 0},
+		{"NoRetries", jobs.RetryPolicy{Base: 20 * time.Second, Max: time.Hour, Count: 0}, 1, 0},
+		{"BaseOverMax", jobs.RetryPolicy{Base: 2 * time.Hour, Max: time.Hour, Count: 3}, 1, time.Hour},
+		{"NoOverflow", jobs.RetryPolicy{Base: 20 * time.Second, Max: time.Hour, Count: 200}, 100, time.Hour},
+		{"ShiftOverflow", jobs.RetryPolicy{Base: 20 * time.Second, Max: time.Hour, Count: 200}, 37, time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seen := map[time.Time]bool{}
+			for range 200 {
+				next, ok := tc.policy.Next(tc.n, at)
+				if tc.gap == 0 {
+					require.False(t, ok)
+					return
+				}
+				require.True(t, ok)
+				gap := next.Sub(at)
+				require.LessOrEqual(t, gap, tc.gap, "never later than the schedule")
+				require.GreaterOrEqual(t, gap, tc.gap*9/10, "at most 10 %% jitter")
+				seen[next] = true
+			}
+			require.Greater(t, len(seen), 1, "jittered, so that retries spread out")
+		})
+	}
+}
+
+// The old secret signs alongside the new one for 24 hours after a rotation, and not after.
+func TestRotationOverlapEnds(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	rc := newReceiver(t, nil)
+	w := mustWebhook(t, db, rc.URL, models.WebhookInput{EventTypes: []string{"badge.revoked"}})
+	before, err := db.RevealWebhookSecret(ctx, models.System, w.ID)
+	require.NoError(t, err)
+	start := time.Now()
+	rotated, err := db.RotateWebhookSecret(ctx, models.System, w.ID)
+	require.NoError(t, err)
+	w, err = db.FindWebhookByID(ctx, w.ID)
+	require.NoError(t, err)
+	require.NotNil(t, w.PreviousSecretExpiresAt)
+	until := *w.PreviousSecretExpiresAt
+	require.WithinDuration(t, start.Add(24*time.Hour), until, 5*time.Second, "the overlap is 24 hours")
+
+	// What signs a request made at a given time.
+	sender := jobs.NewSender(testSealer, "test", time.Second, true)
+	d := &models.Delivery{MessageID: "msg_x", Payload: []byte(`{}`), Webhook: *w}
+	for _, tc := range []struct {
+		at   time.Time
+		want []string
+	}{
+		{start, []string{rotated.Current, before.Current}},
+		{until.Add(-time.Second), []string{rotated.Current, before.Current}},
+		{until, []string{rotated.Current}},
+		{until.Add(time.Hour), []string{rotated.Current}},
+	} {
+		req, err := sender.RequestFor(d, models.TriggerSchedule, tc.at)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, req.Secrets, "at %s", tc.at)
+	}
+
+	// A real delivery once the overlap has ended carries one signature, by the new secret.
+	_, err = db.Pool.Exec(ctx, `UPDATE webhooks SET previous_secret_expires_at = now() - interval '1 second' WHERE id = $1`, w.ID)
+	require.NoError(t, err)
+	startRunner(t, db, jobs.Config{})
+	ingest(t, db, event("badge.revoked", "badge", "rot-1", time.Now(), `{}`))
+	waitFor(t, "the delivery", 10*time.Second, func() bool { return len(rc.requests()) == 1 })
+	got := rc.requests()[0]
+	require.Len(t, strings.Fields(got.Header.Get("webhook-signature")), 1)
+	fresh, err := standardwebhooks.NewWebhook(rotated.Current)
+	require.NoError(t, err)
+	require.NoError(t, fresh.Verify(got.Body, got.Header))
+	old, err := standardwebhooks.NewWebhook(before.Current)
+	require.NoError(t, err)
+	require.Error(t, old.Verify(got.Body, got.Header), "the old secret no longer signs")
+	revealed, err := db.RevealWebhookSecret(ctx, models.System, w.ID)
+	require.NoError(t, err)
+	require.Empty(t, revealed.Previous, "nor is it shown")
+}
+
+// Each attempt is signed afresh: the same body and webhook-id, a new webhook-timestamp, and a
+// signature over that timestamp that a stock library accepts.
+func TestFreshTimestampPerAttempt(t *testing.T) {
+	db := testDB(t)
+	rc := newReceiver(t, func(n int) int {
+		if n == 1 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	w := mustWebhook(t, db, rc.URL, models.WebhookInput{EventTypes: []string{"badge.revoked"}})
+	secrets, err := db.RevealWebhookSecret(context.Background(), models.System, w.ID)
+	require.NoError(t, err)
+	// The retry comes more than a second later, so its timestamp (in seconds) must differ.
+	startRunner(t, db, jobs.Config{Retry: jobs.RetryPolicy{Base: 1200 * time.Millisecond, Max: 2 * time.Second, Count: 2}})
+	ingest(t, db, event("badge.revoked", "badge", "ts-1", time.Now(), `{}`))
+	waitFor(t, "the retry", 15*time.Second, func() bool { return len(rc.requests()) == 2 })
+	got := rc.requests()
+	wh, err := standardwebhooks.NewWebhook(secrets.Current)
+	require.NoError(t, err)
+	var stamps []int64
+	for _, r := range got {
+		require.NoError(t, wh.Verify(r.Body, r.Header))
+		ts, err := strconv.ParseInt(r.Header.Get("webhook-timestamp"), 10, 64)
+		require.NoError(t, err)
+		require.InDelta(t, r.At.Unix(), ts, 1, "the timestamp is the attempt's")
+		stamps = append(stamps, ts)
+	}
+	require.Equal(t, got[0].Header.Get("webhook-id"), got[1].Header.Get("webhook-id"))
+	require.Equal(t, got[0].Body, got[1].Body)
+	require.Greater(t, stamps[1], stamps[0])
+	require.NotEqual(t, got[0].Header.Get("webhook-signature"), got[1].Header.Get("webhook-signature"))
+}
+
+// A disabled webhook keeps collecting changes; re-enabled, it delivers them collapsed.
+func TestDisabledWebhookKeepsChanges(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	rc := newReceiver(t, nil)
+	w := mustWebhook(t, db, rc.URL, models.WebhookInput{EventTypes: []string{"objective.became_ok"}})
+	require.NoError(t, db.SetWebhookState(ctx, models.System, w.ID, models.StateChange{State: models.WebhookDisabled, Reason: "the endpoint answered 410 Gone"}))
+	startRunner(t, db, jobs.Config{})
+	for i := range 3 {
+		ingest(t, db, event("objective.became_ok", "objective", "same", time.Now().Add(time.Duration(i)*time.Second), fmt.Sprintf(`{"v":%d}`, i)))
+	}
+	evs := ingest(t, db, event("objective.became_ok", "objective", "other", time.Now(), `{}`))
+	ds, err := db.FindEventDeliveries(ctx, evs[0].ID)
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	require.Equal(t, "pending", ds[0].State, "collected while disabled")
+
+	require.NoError(t, db.SetWebhookState(ctx, models.System, w.ID, models.StateChange{State: models.WebhookActive, Backlog: models.BacklogDeliver}))
+	waitFor(t, "the backlog", 10*time.Second, func() bool { return len(rc.requests()) == 1 })
+	var body models.BatchPayload
+	require.NoError(t, json.Unmarshal(rc.requests()[0].Body, &body))
+	require.Len(t, body.Changes, 2, "collapsed per object")
+	for _, c := range body.Changes {
+		if *c.ObjectID == "same" {
+			require.JSONEq(t, `{"v":2}`, string(c.Data))
+		}
+	}
+}
+
+// A resend makes exactly one attempt, whatever its outcome: a message that succeeded, resent
+// to a receiver that now fails, is failed after that one attempt, although its schedule has
+// retries left.
+func TestResendOneAttempt(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	var failing atomic.Bool
+	rc := newReceiver(t, func(int) int {
+		if failing.Load() {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	w := mustWebhook(t, db, rc.URL, models.WebhookInput{EventTypes: []string{"institute.imported"}})
+	startRunner(t, db, jobs.Config{Retry: jobs.RetryPolicy{Base: 50 * time.Millisecond, Max: 100 * time.Millisecond, Count: 5}})
+	ingest(t, db, event("institute.imported", "institute", "resend-1", time.Now(), `{}`))
+	var msgID string
+	waitFor(t, "the message to succeed", 10*time.Second, func() bool {
+		ms, _, err := db.FindMessages(ctx, models.MessageFilter{WebhookID: w.ID})
+		require.NoError(t, err)
+		if len(ms) == 1 && ms[0].State == models.MessageSucceeded {
+			msgID = ms[0].ID
+			return true
+		}
+		return false
+	})
+
+	failing.Store(true)
+	_, err := db.ResendMessage(ctx, models.System, msgID)
+	require.NoError(t, err)
+	waitFor(t, "the resend to be recorded", 10*time.Second, func() bool {
+		m, err := db.FindMessageByID(ctx, msgID)
+		require.NoError(t, err)
+		return m.AttemptCount == 2
+	})
+	m, err := db.FindMessageByID(ctx, msgID)
+	require.NoError(t, err)
+	require.Equal(t, models.MessageFailed, m.State, "failed, not retrying")
+	require.Nil(t, m.NextAttemptAt)
+	as, err := db.FindAttempts(ctx, msgID)
+	require.NoError(t, err)
+	require.Len(t, as, 2)
+	triggers := []string{as[0].Trigger, as[1].Trigger}
+	require.ElementsMatch(t, []string{models.TriggerSchedule, models.TriggerResend}, triggers)
+	reqs := rc.requests()
+	require.Len(t, reqs, 2)
+	require.Equal(t, reqs[0].Header.Get("webhook-id"), reqs[1].Header.Get("webhook-id"))
+	require.Equal(t, reqs[0].Body, reqs[1].Body)
+}
+
+// The retention loop, as the runner runs it: data past retention goes, what is still needed
+// stays, without anyone calling RetentionBatch.
+func TestRetentionLoop(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	w := mustWebhook(t, db, "http://127.0.0.1:9/retention-loop", models.WebhookInput{EventTypes: []string{"training.imported"}})
+	old := time.Now().Add(-40 * 24 * time.Hour)
+	finished, err := db.CreateTestMessage(ctx, models.NewID("msg_"), w.ID, "training.imported", []byte(`{}`), "", old)
+	require.NoError(t, err)
+	require.NoError(t, db.RecordAttempt(ctx, models.AttemptResult{MessageID: finished.ID, WebhookID: w.ID, Trigger: models.TriggerTest,
+		StartedAt: old, URL: w.URL, Method: "POST", Success: true, Status: 200}, nil))
+	recent, err := db.CreateTestMessage(ctx, models.NewID("msg_"), w.ID, "training.imported", []byte(`{}`), "", time.Now())
+	require.NoError(t, err)
+	require.NoError(t, db.RecordAttempt(ctx, models.AttemptResult{MessageID: recent.ID, WebhookID: w.ID, Trigger: models.TriggerTest,
+		StartedAt: time.Now(), URL: w.URL, Method: "POST", Success: true, Status: 200}, nil))
+	// A fresh schedule: the first look finds the clean-up due.
+	_, err = db.Pool.Exec(ctx, `DELETE FROM schedules WHERE name = 'retention'`)
+	require.NoError(t, err)
+
+	startRunner(t, db, jobs.Config{Retention: 30 * 24 * time.Hour, RetentionEvery: 24 * time.Hour})
+	waitFor(t, "the old message to go", 10*time.Second, func() bool {
+		_, err := db.FindMessageByID(ctx, finished.ID)
+		return err != nil
+	})
+	_, err = db.FindMessageByID(ctx, finished.ID)
+	require.ErrorIs(t, err, models.ErrNotFound)
+	as, err := db.FindAttempts(ctx, finished.ID)
+	require.NoError(t, err)
+	require.Empty(t, as, "its attempts go with it")
+	_, err = db.FindMessageByID(ctx, recent.ID)
+	require.NoError(t, err, "recent messages stay")
+}
