@@ -21,7 +21,7 @@ type Course struct {
 }
 
 func validateCourse(id, title string) error {
-	var ve ValidationError
+	var ve Error
 	switch {
 	case strings.TrimSpace(id) == "":
 		ve.Add("id", "Enter the course's id as the platform knows it.")

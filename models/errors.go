@@ -32,9 +32,6 @@ type Error struct {
 	Fields  map[string]string
 }
 
-// ValidationError is the Error of invalid input, by its older name.
-type ValidationError = Error
-
 // ErrNotFound matches (with errors.Is) every not-found Error.
 var ErrNotFound = &Error{Code: ENOTFOUND}
 

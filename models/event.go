@@ -50,15 +50,15 @@ type NewEvent struct {
 	ContentHash []byte
 }
 
-// IdempotencyConflictError says that an event reused an idempotency key of the last 24 hours
+// idempotencyConflict says that event index reused an idempotency key of the last 24 hours
 // with different content.
-type IdempotencyConflictError struct {
-	Index int
-	Key   string
+type idempotencyConflict struct {
+	index int
+	key   string
 }
 
-func (e *IdempotencyConflictError) Error() string {
-	return fmt.Sprintf("event %d: idempotency key %q was used in the last 24 hours for different content", e.Index, e.Key)
+func (e *idempotencyConflict) Error() string {
+	return fmt.Sprintf("event %d: idempotency key %q was used in the last 24 hours for different content", e.index, e.key)
 }
 
 // IngestEvents stores events and records a change for every webhook that wants each, all in
@@ -79,6 +79,11 @@ func (db *DB) IngestEvents(ctx context.Context, evs []NewEvent, now time.Time, f
 		if verr := db.checkEventTypes(ctx, evs, fieldName); verr != nil {
 			return nil, verr
 		}
+	}
+	var conflict *idempotencyConflict
+	if errors.As(err, &conflict) {
+		return nil, &Error{Code: ECONFLICT, Message: fmt.Sprintf("The idempotency key %q was used in the last 24 hours for different content.", conflict.key),
+			Fields: map[string]string{fieldName(conflict.index, "idempotency_key"): "was used for different content"}}
 	}
 	return out, err
 }
@@ -216,7 +221,7 @@ func (db *DB) checkEventTypes(ctx context.Context, evs []NewEvent, fieldName fun
 	if err != nil {
 		return fmt.Errorf("checking event types: %w", err)
 	}
-	var ve ValidationError
+	var ve Error
 	for i, e := range evs {
 		if !slices.Contains(known, e.Type) {
 			ve.Add(fieldName(i, "type"), fmt.Sprintf("%q is not a catalogued event type; GET /api/v1/event-types lists them.", e.Type))
@@ -269,14 +274,14 @@ func resolveIdempotency(ctx context.Context, tx pgx.Tx, evs []NewEvent, now time
 		k := *e.IdempotencyKey
 		if j := slices.IndexFunc(earlier, func(x Event) bool { return *x.IdempotencyKey == k }); j >= 0 {
 			if string(earlier[j].ContentHash) != string(e.ContentHash) {
-				return nil, nil, &IdempotencyConflictError{Index: i, Key: k}
+				return nil, nil, &idempotencyConflict{index: i, key: k}
 			}
 			out[i] = earlier[j]
 			continue
 		}
 		if first, ok := byKey[k]; ok {
 			if string(evs[first].ContentHash) != string(e.ContentHash) {
-				return nil, nil, &IdempotencyConflictError{Index: i, Key: k}
+				return nil, nil, &idempotencyConflict{index: i, key: k}
 			}
 			repeats[i] = first
 			continue

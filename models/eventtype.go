@@ -54,7 +54,7 @@ type EventTypeInput struct {
 }
 
 func (in *EventTypeInput) validate(isNew bool) (json.RawMessage, error) {
-	var ve ValidationError
+	var ve Error
 	in.Name = strings.TrimSpace(in.Name)
 	in.Description = strings.TrimSpace(in.Description)
 	if isNew {

@@ -66,7 +66,7 @@ func HashPassword(password string) (string, error) {
 }
 
 // ValidatePassword checks a new password's strength, reporting under field.
-func ValidatePassword(ve *ValidationError, field, password string) {
+func ValidatePassword(ve *Error, field, password string) {
 	switch {
 	case len(password) < MinPasswordLength:
 		ve.Add(field, fmt.Sprintf("Use at least %d characters.", MinPasswordLength))
@@ -88,7 +88,7 @@ func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(
 
 // CreateUser validates and stores a new user, for actor.
 func (db *DB) CreateUser(ctx context.Context, actor Actor, in NewUser) (*User, error) {
-	var ve ValidationError
+	var ve Error
 	email := normalizeEmail(in.Email)
 	if email == "" {
 		ve.Add("email", "Enter an email address.")

@@ -93,21 +93,21 @@ func (s *Server) apiEventCreate(w http.ResponseWriter, r *http.Request) {
 	if isBatch {
 		field = func(i int, f string) string { return fmt.Sprintf("events[%d].%s", i, f) }
 		if err := json.Unmarshal(top["events"], &raws); err != nil {
-			s.apiError(w, r, &models.ValidationError{Fields: map[string]string{"events": "must be an array of event objects"}})
+			s.apiError(w, r, models.Invalid("events", "must be an array of event objects"))
 			return
 		}
 		switch {
 		case len(raws) == 0:
-			s.apiError(w, r, &models.ValidationError{Fields: map[string]string{"events": "must hold at least one event"}})
+			s.apiError(w, r, models.Invalid("events", "must hold at least one event"))
 			return
 		case len(raws) > maxIngestEvents:
-			s.apiError(w, r, &models.ValidationError{Fields: map[string]string{"events": fmt.Sprintf("may hold at most %d events; this request has %d", maxIngestEvents, len(raws))}})
+			s.apiError(w, r, models.Invalid("events", fmt.Sprintf("may hold at most %d events; this request has %d", maxIngestEvents, len(raws))))
 			return
 		}
 	}
 	now := s.now().UTC()
 	evs := make([]models.NewEvent, len(raws))
-	var ve models.ValidationError
+	var ve models.Error
 	for i, raw := range raws {
 		evs[i] = parseEvent(raw, now, func(f, msg string) { ve.Add(field(i, f), msg) })
 	}
@@ -116,14 +116,7 @@ func (s *Server) apiEventCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stored, err := s.db.IngestEvents(r.Context(), evs, now, field)
-	var conflict *models.IdempotencyConflictError
-	if errors.As(err, &conflict) {
-		p := Problem{Title: "Idempotency key reused", Status: http.StatusConflict,
-			Detail: fmt.Sprintf("The idempotency key %q was used in the last 24 hours for different content.", conflict.Key)}
-		p.Errors = []ProblemField{{Field: field(conflict.Index, "idempotency_key"), Detail: "was used for different content"}}
-		writeProblem(w, p)
-		return
-	} else if err != nil {
+	if err != nil {
 		s.apiError(w, r, err)
 		return
 	}

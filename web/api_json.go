@@ -12,7 +12,7 @@ import (
 // is reported by name rather than the whole body being refused.
 type jsonFields struct {
 	m  map[string]json.RawMessage
-	ve models.ValidationError
+	ve models.Error
 }
 
 // readJSONObject reads a JSON object of at most limit bytes; it answers the request itself

@@ -73,7 +73,7 @@ func (s *Server) apiWebhookMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := models.MessageFilter{WebhookID: h.ID, State: q.Get("state"), EventType: q.Get("event_type"), ObjectID: q.Get("object_id"), After: after, Limit: limit}
-	var ve models.ValidationError
+	var ve models.Error
 	switch f.State {
 	case "", models.MessagePending, models.MessageDelivering, models.MessageSucceeded, models.MessageRetrying, models.MessageFailed:
 	default:

@@ -96,7 +96,8 @@ func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	case models.ErrorCode(err) == models.ENOTFOUND:
 		writeProblem(w, Problem{Title: "Not found", Status: http.StatusNotFound, Detail: "No such resource."})
 	case models.ErrorCode(err) == models.ECONFLICT:
-		writeProblem(w, Problem{Title: "Conflict", Status: http.StatusConflict, Detail: models.ErrorMessage(err)})
+		writeProblem(w, Problem{Title: "Conflict", Status: http.StatusConflict, Detail: models.ErrorMessage(err),
+			Errors: problemFields(models.FieldErrors(err))})
 	case models.IsUnavailable(err):
 		// The platform retries on 503. Whether a write whose connection dropped was committed
 		// cannot be known here: an idempotency_key makes the retry safe.
