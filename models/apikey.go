@@ -128,7 +128,7 @@ func (db *DB) FindAPIKeyByID(ctx context.Context, id string) (*APIKey, error) {
 func (db *DB) RevokeAPIKey(ctx context.Context, actor Actor, id string) (*APIKey, error) {
 	var k APIKey
 	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
-		if err := lockRow(tx, &k, id); err != nil {
+		if err := lockRow(tx, forUpdate, &k, id); err != nil {
 			return nil, err
 		}
 		if k.RevokedAt != nil {

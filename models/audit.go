@@ -83,10 +83,17 @@ func (db *DB) act(ctx context.Context, actor Actor, fn func(tx *gorm.DB) (*entry
 	})
 }
 
-// lockRow reads the row with id into dst (a pointer to a model) and holds it until tx ends, so
-// that concurrent actions on it wait for one another. It returns ErrNotFound when there is none.
-func lockRow(tx *gorm.DB, dst any, id string) error {
-	err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(dst).Error
+// Row lock strengths for lockRow.
+const (
+	forUpdate      = "UPDATE"
+	forNoKeyUpdate = "NO KEY UPDATE" // does not hold up inserts that refer to the row
+)
+
+// lockRow reads the row with id into dst (a pointer to a model) and holds it (FOR strength)
+// until tx ends, so that concurrent actions on it wait for one another. It returns ErrNotFound
+// when there is none.
+func lockRow(tx *gorm.DB, strength string, dst any, id string) error {
+	err := tx.Clauses(clause.Locking{Strength: strength}).Where("id = ?", id).Take(dst).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return ErrNotFound
 	} else if err != nil {

@@ -81,7 +81,7 @@ func (db *DB) UpsertCourse(ctx context.Context, actor Actor, id, title string) (
 func (db *DB) ArchiveCourse(ctx context.Context, actor Actor, id string) (*Course, error) {
 	var c Course
 	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
-		if err := lockRow(tx, &c, id); err != nil {
+		if err := lockRow(tx, forUpdate, &c, id); err != nil {
 			return nil, err
 		}
 		if c.ArchivedAt != nil {
@@ -191,7 +191,7 @@ func (db *DB) UpdateCourse(ctx context.Context, actor Actor, id, title string) (
 	}
 	var c Course
 	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
-		if err := lockRow(tx, &c, id); err != nil {
+		if err := lockRow(tx, forUpdate, &c, id); err != nil {
 			return nil, err
 		}
 		if err := tx.Model(&c).Updates(map[string]any{"title": title, "updated_at": time.Now()}).Error; err != nil {

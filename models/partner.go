@@ -119,7 +119,7 @@ func (db *DB) CreatePartner(ctx context.Context, actor Actor, in PartnerInput) (
 func (db *DB) UpdatePartner(ctx context.Context, actor Actor, id string, in PartnerInput) (*Partner, error) {
 	var p Partner
 	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
-		if err := lockRow(tx, &p, id); err != nil {
+		if err := lockRow(tx, forUpdate, &p, id); err != nil {
 			return nil, err
 		}
 		before := p.auditDetails()
@@ -145,7 +145,7 @@ func (db *DB) UpdatePartner(ctx context.Context, actor Actor, id string, in Part
 func (db *DB) DeletePartner(ctx context.Context, actor Actor, id string) error {
 	return db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
 		var p Partner
-		if err := lockRow(tx, &p, id); err != nil {
+		if err := lockRow(tx, forUpdate, &p, id); err != nil {
 			return nil, err
 		}
 		var hooks, users int64

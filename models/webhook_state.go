@@ -83,10 +83,11 @@ func (db *DB) SetWebhookState(ctx context.Context, actor Actor, id string, c Sta
 }
 
 // lockWebhook reads webhook id and holds its row until tx ends, so that concurrent changes of
-// its settings or state wait for one another.
+// its settings or state wait for one another (and a flush, which then tries again shortly).
+// The lock is FOR NO KEY UPDATE: ingestion's key-share locks on the row do not wait for it.
 func lockWebhook(tx *gorm.DB, id string) (*Webhook, error) {
 	var w Webhook
-	if err := lockRow(tx, &w, id); err != nil {
+	if err := lockRow(tx, forNoKeyUpdate, &w, id); err != nil {
 		return nil, err
 	}
 	return &w, nil

@@ -91,6 +91,12 @@ func TestSurfacesWordErrorsAlike(t *testing.T) {
 			status, _ := api.call("POST", "/api/v1/webhooks/wh_nope"+p, `{}`)
 			require.Equal(t, http.StatusNotFound, status, p)
 		}
+		resp, _ := admin.post("/webhooks/wh_nope", webhookForm(partner.ID, "x"))
+		require.Equal(t, http.StatusNotFound, resp.StatusCode)
+		status, _ := api.call("PATCH", "/api/v1/webhooks/wh_nope", `{"name": "x"}`)
+		require.Equal(t, http.StatusNotFound, status)
+		status, _ = api.call("DELETE", "/api/v1/webhooks/wh_nope", nil)
+		require.Equal(t, http.StatusNotFound, status)
 	})
 
 	t.Run("TestNotification", func(t *testing.T) {
@@ -154,5 +160,19 @@ func TestSurfacesWordErrorsAlike(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, status)
 		require.Equal(t, "Enter the course's title.", fieldsOf(got)["title"])
 		require.Equal(t, fieldsOf(got)["title"], formError(t, body, "title"))
+
+		resp, _ = admin.post("/admin/courses/nope-"+id+"/archive", url.Values{})
+		require.Equal(t, http.StatusNotFound, resp.StatusCode)
+		status, _ = ingest.call("DELETE", "/api/v1/courses/nope-"+id, nil)
+		require.Equal(t, http.StatusNotFound, status)
+		resp, _ = admin.post("/admin/courses/"+id+"/archive", url.Values{})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		status, got = ingest.call("DELETE", "/api/v1/courses/"+id, nil)
+		require.Equal(t, http.StatusOK, status, "archiving an archived course changes nothing")
+		require.Equal(t, true, got["archived"])
+		es, err := b.db.FindAuditEntries(ctx, models.AuditFilter{ObjectType: "course", ObjectID: id})
+		require.NoError(t, err)
+		require.Equal(t, "course.archived", es[0].Action)
+		require.Len(t, es, 2, "created, archived once")
 	})
 }
