@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,22 +92,42 @@ func signInAs(t *testing.T, ctx context.Context, base, email, password, ready st
 	step(t, ctx, chromedp.WaitVisible(chromedp.CSS(ready)))
 }
 
-// clickFor clicks sel and waits for want to show, clicking again (at most twice more, and
-// saying so) when nothing came of a click: on a busy machine a click has been seen to be lost.
-// The action must be one that may be repeated.
+// clickFor clicks sel once and waits for want to show. It clicks only once htmx has bound the
+// element (a click before that would post the form without htmx and leave the page), and
+// traces the htmx events of the click, so a failure says whether the request left, came
+// back, or never started.
 func clickFor(t *testing.T, ctx context.Context, sel, want string) {
 	t.Helper()
-	for try := 1; ; try++ {
-		c, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := chromedp.Do(c, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.CSS(want)))
+	bound := `(() => { const el = document.querySelector(` + strconv.Quote(sel) + `);
+		const owner = el && (el.closest("[hx-post],[hx-get]") || el.form);
+		return document.readyState === "complete" && typeof htmx === "object" && !!owner && !!owner["htmx-internal-data"]; })()`
+	deadline := time.Now().Add(browserDeadline)
+	for {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ok, err := chromedp.Run(c, chromedp.Evaluate[bool](bound))
 		cancel()
-		if err == nil {
-			return
+		if err == nil && ok {
+			break
 		}
-		if try == 3 {
-			step(t, ctx, chromedp.WaitVisible(chromedp.CSS(want))) // fails, saying where the page is
+		if time.Now().After(deadline) {
+			t.Fatalf("htmx never bound %s (%v)", sel, err)
 		}
-		t.Logf("nothing showed %s after clicking %s (%v); clicking again", want, sel, err)
+		time.Sleep(20 * time.Millisecond)
+	}
+	tc, tcancel := context.WithTimeout(ctx, browserDeadline)
+	_, err := chromedp.Run(tc, chromedp.Evaluate[bool](`(() => { window.__trace = []; const t0 = performance.now();
+		for (const n of ["click", "submit", "htmx:beforeRequest", "htmx:afterRequest", "htmx:sendError", "htmx:responseError", "htmx:swapError", "htmx:afterSwap", "htmx:abort", "htmx:timeout"])
+			document.addEventListener(n, e => window.__trace.push(n + " " + Math.round(performance.now() - t0) + "ms" + (e.detail && e.detail.xhr ? " " + e.detail.xhr.status : "")), true);
+		return true; })()`))
+	tcancel()
+	require.NoError(t, err)
+	c, cancel := context.WithTimeout(ctx, browserDeadline)
+	defer cancel()
+	if err := chromedp.Do(c, chromedp.Click(chromedp.CSS(sel)), chromedp.WaitVisible(chromedp.CSS(want))); err != nil {
+		d, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		trace, _ := chromedp.Run(d, chromedp.Evaluate[[]string](`window.__trace || []`))
+		t.Fatalf("nothing showed %s after clicking %s: %v\nevents: %v", want, sel, err, trace)
 	}
 }
 
@@ -265,16 +286,17 @@ func TestBrowserAdminPages(t *testing.T) {
 	mustCreateWebhook(t, b.db, p.ID, models.WebhookInput{Name: ptr("Nightly export")})
 	ctx := chrome(t)
 	signInAs(t, ctx, b.srv.URL, u.Email, pw, `[data-testid="dashboard"]`)
-	for _, pg := range []struct{ path, ready, name string }{
-		{"/admin/partners", `[data-testid="partner-list"]`, "partners"},
-		{"/admin/partners/" + p.ID, `[data-testid="partner-name"]`, "partner"},
-		{"/admin/event-types", `[data-testid="eventtype-list"]`, "event-types"},
-		{"/admin/event-types/course.completed", `[data-testid="eventtype-form"]`, "event-type"},
-		{"/admin/courses", `[data-testid="course-form"]`, "courses"},
-		{"/admin/audit", `h1`, "audit"},
-		{"/admin/users", `[data-testid="user-list"]`, "users"},
+	for _, pg := range []struct{ path, ready, name, shows string }{
+		{"/admin/partners", `[data-testid="partner-list"]`, "partners", p.Name},
+		{"/admin/partners/" + p.ID, `[data-testid="partner-name"]`, "partner", "Nightly export"},
+		{"/admin/event-types", `[data-testid="eventtype-list"]`, "event-types", "course.completed"},
+		{"/admin/event-types/course.completed", `[data-testid="eventtype-form"]`, "event-type", "course.completed"},
+		{"/admin/courses", `[data-testid="course-form"]`, "courses", "Courses"},
+		{"/admin/audit", `h1`, "audit", "Audit"},
+		{"/admin/users", `[data-testid="user-list"]`, "users", u.Email},
 	} {
 		step(t, ctx, chromedp.Navigate(b.srv.URL+pg.path), chromedp.WaitVisible(chromedp.CSS(pg.ready)))
+		require.Contains(t, text(t, ctx, "#main"), pg.shows, pg.path)
 		screenshot(t, ctx, "admin-"+pg.name)
 	}
 }
@@ -339,6 +361,7 @@ func TestBrowserDeliveryFlow(t *testing.T) {
 	rc.healthy.Store(true)
 	acceptConfirms(t, ctx)
 	step(t, ctx, chromedp.Click(chromedp.CSS(`[data-testid="resend"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="flash"]`)))
+	require.Contains(t, text(t, ctx, `[data-testid="flash"]`), "Resend queued")
 	waitFor(t, "the resend to succeed", 10*time.Second, func() bool {
 		m, err := b.db.FindMessageByID(bg, msgID)
 		require.NoError(t, err)
@@ -349,10 +372,14 @@ func TestBrowserDeliveryFlow(t *testing.T) {
 	require.Contains(t, text(t, ctx, `[data-testid="attempts"]`), "resend")
 	screenshot(t, ctx, "message-resent")
 	step(t, ctx, chromedp.Navigate(b.srv.URL+"/events/"+ev["id"].(string)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="event-deliveries"]`)))
+	deliveries := text(t, ctx, `[data-testid="event-deliveries"]`)
+	require.Contains(t, deliveries, "Grades sync")
+	require.Contains(t, deliveries, "sent")
 	screenshot(t, ctx, "event")
 	step(t, ctx, chromedp.Navigate(b.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="chart"]`)))
 	screenshot(t, ctx, "dashboard-data")
 	step(t, ctx, chromedp.Navigate(b.srv.URL+"/webhooks/"+h.ID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="health"]`)))
+	require.Equal(t, "100.0 % of 1 messages in the last 24 h", text(t, ctx, `[data-testid="success-rate"]`), "the resent message succeeded")
 	screenshot(t, ctx, "webhook-health")
 
 	// A partner sees its own log, not another partner's.

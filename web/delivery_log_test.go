@@ -68,6 +68,14 @@ func TestDeliveryLog(t *testing.T) {
 		}
 		return false
 	})
+	// Paused, the webhook's message stays retrying while the filters look for it; the runner
+	// would otherwise take it to delivering between one request and the next.
+	require.NoError(t, b.db.SetWebhookState(ctx, models.System, h.ID, models.StateChange{State: models.WebhookPaused}))
+	waitFor(t, "the message to settle as retrying", 10*time.Second, func() bool {
+		m, err := b.db.FindMessageByID(ctx, msgID)
+		require.NoError(t, err)
+		return m.State == models.MessageRetrying
+	})
 	_, body := admin.get("/deliveries?webhook_id=" + h.ID + "&object_id=log-1")
 	require.Contains(t, body, `data-testid="message-`+msgID+`"`)
 	_, body = admin.get("/deliveries?course_id=c-9&state=retrying")
@@ -83,6 +91,7 @@ func TestDeliveryLog(t *testing.T) {
 	require.Contains(t, body, "Webhook-Signature: v1,", "the headers sent are shown")
 
 	// The retries run out: failed. The receiver recovers; the admin resends.
+	require.NoError(t, b.db.SetWebhookState(ctx, models.System, h.ID, models.StateChange{State: models.WebhookActive, Backlog: models.BacklogDeliver}))
 	waitFor(t, "the message to fail", 20*time.Second, func() bool {
 		m, err := b.db.FindMessageByID(ctx, msgID)
 		require.NoError(t, err)

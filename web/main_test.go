@@ -32,8 +32,8 @@ type checkedM struct{ *testing.M }
 
 func (c *checkedM) Run() int {
 	code := c.M.Run()
-	if code == 0 && validatedRequests.Load() == 0 && !testing.Short() && runAll() {
-		println("no API request was checked against the OpenAPI document")
+	if code == 0 && (validatedRequests.Load() == 0 || validatedResponses.Load() == 0) && !testing.Short() && runAll() {
+		println("no API request or response was checked against the OpenAPI document")
 		return 1
 	}
 	return code

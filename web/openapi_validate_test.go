@@ -30,9 +30,14 @@ var apiRouter = sync.OnceValues(func() (routers.Router, error) {
 // the document, so that the check cannot pass by checking nothing.
 var validatedRequests atomic.Int64
 
+// validatedResponses counts the API responses checked against the document.
+var validatedResponses atomic.Int64
+
+// codeRecorder passes a response through and keeps its status and body for the check.
 type codeRecorder struct {
 	http.ResponseWriter
 	code int
+	body bytes.Buffer
 }
 
 func (c *codeRecorder) WriteHeader(code int) {
@@ -46,7 +51,17 @@ func (c *codeRecorder) Write(b []byte) (int, error) {
 	if c.code == 0 {
 		c.code = http.StatusOK
 	}
+	c.body.Write(b)
 	return c.ResponseWriter.Write(b)
+}
+
+// validateResponse checks a response against the operation of its request in the document:
+// its status must be documented, and its body must match that status's schema.
+func validateResponse(in *openapi3filter.RequestValidationInput, code int, header http.Header, body []byte) error {
+	return openapi3filter.ValidateResponse(in.Request.Context(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in, Status: code, Header: header, Body: io.NopCloser(bytes.NewReader(body)),
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+	})
 }
 
 // validatingAPI checks every API request the tests make against the OpenAPI document: a
@@ -67,16 +82,18 @@ func validatingAPI(t *testing.T, next http.Handler) http.Handler {
 			vr.Header.Set("Content-Type", "application/json")
 		}
 		var verr error
+		var in *openapi3filter.RequestValidationInput
 		router, err := apiRouter()
 		if err != nil {
 			t.Errorf("loading the OpenAPI document: %v", err)
 		} else if route, params, err := router.FindRoute(vr); err != nil {
 			verr = err
 		} else {
-			verr = openapi3filter.ValidateRequest(vr.Context(), &openapi3filter.RequestValidationInput{
+			in = &openapi3filter.RequestValidationInput{
 				Request: vr, PathParams: params, Route: route,
 				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
-			})
+			}
+			verr = openapi3filter.ValidateRequest(vr.Context(), in)
 		}
 		rec := &codeRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
@@ -85,6 +102,13 @@ func validatingAPI(t *testing.T, next http.Handler) http.Handler {
 				t.Errorf("%s %s was accepted with %d but the OpenAPI document does not allow it: %v", r.Method, r.URL.Path, rec.code, verr)
 			}
 			validatedRequests.Add(1)
+		}
+		// Every answer to a documented operation, errors included, must be as documented.
+		if in != nil {
+			if err := validateResponse(in, rec.code, rec.Header(), rec.body.Bytes()); err != nil {
+				t.Errorf("%s %s answered %d, which the OpenAPI document does not describe: %v\n%.500s", r.Method, r.URL.Path, rec.code, err, rec.body.String())
+			}
+			validatedResponses.Add(1)
 		}
 	})
 }
@@ -117,5 +141,32 @@ func TestOpenAPIValidatorCatchesMismatch(t *testing.T) {
 	}
 	if err := check("GET", "/api/v1/nothing", ``); err == nil {
 		t.Error("an unknown path must not be found")
+	}
+
+	// Responses: the status must be documented and the body must match its schema.
+	answer := func(method, path string, code int, body string) error {
+		req, _ := http.NewRequest(method, "http://127.0.0.1"+path, nil)
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			return err
+		}
+		in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
+		h := http.Header{"Content-Type": {"application/json"}}
+		if code >= 400 {
+			h.Set("Content-Type", "application/problem+json")
+		}
+		return validateResponse(in, code, h, []byte(body))
+	}
+	if err := answer("GET", "/api/v1/events/evt_1", 200, `{"id": 5, "type": "course.completed"}`); err == nil {
+		t.Error("an id that is not a string must not validate")
+	}
+	if err := answer("POST", "/api/v1/events", 202, `{"type": "course.completed"}`); err == nil {
+		t.Error("a stored event without its id must not validate")
+	}
+	if err := answer("GET", "/api/v1/event-types", 418, `{}`); err == nil {
+		t.Error("an undocumented status must not validate")
+	}
+	if err := answer("GET", "/api/v1/events/evt_1", 404, `{"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no such event"}`); err != nil {
+		t.Errorf("a documented problem must validate: %v", err)
 	}
 }
