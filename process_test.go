@@ -92,10 +92,12 @@ type tally struct {
 	events   map[string]int // event id → times received
 	webhooks map[string]int // webhook-id → times received
 	ids      map[string]string
+	under    map[string]map[string]bool // event id → the webhook-ids it came under
+	last     time.Time                  // when the latest request arrived
 }
 
 func newTally() *tally {
-	return &tally{events: map[string]int{}, webhooks: map[string]int{}, ids: map[string]string{}}
+	return &tally{events: map[string]int{}, webhooks: map[string]int{}, ids: map[string]string{}, under: map[string]map[string]bool{}}
 }
 
 func (ta *tally) handler(delay time.Duration) http.Handler {
@@ -108,7 +110,12 @@ func (ta *tally) handler(delay time.Duration) http.Handler {
 		time.Sleep(delay) // a receiver that takes a moment, so that deliveries are in flight
 		ta.mu.Lock()
 		ta.events[body.ID]++
+		ta.last = time.Now()
 		wid := r.Header.Get("webhook-id")
+		if ta.under[body.ID] == nil {
+			ta.under[body.ID] = map[string]bool{}
+		}
+		ta.under[body.ID][wid] = true
 		ta.webhooks[wid]++
 		if prev, ok := ta.ids[wid]; ok && prev != body.ID {
 			ta.ids[wid] = "MISMATCH"
@@ -132,6 +139,18 @@ func (ta *tally) counts() (events, deliveries, repeated int, mismatched bool) {
 	return len(ta.events), deliveries, repeated, mismatched
 }
 
+// newIDs counts the events that came under more than one webhook-id: each is a message made
+// twice, which receivers that de-duplicate on webhook-id would process twice.
+func (ta *tally) newIDs() int {
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	n := 0
+	for _, ids := range ta.under {
+		n += len(ids) - 1
+	}
+	return n
+}
+
 func (ta *tally) has(id string) bool {
 	ta.mu.Lock()
 	defer ta.mu.Unlock()
@@ -140,7 +159,11 @@ func (ta *tally) has(id string) bool {
 
 // mustEventWebhook makes a webhook that gets one message per event, so each event id names
 // one delivery.
-func mustEventWebhook(t *testing.T, url string) {
+func mustEventWebhook(t *testing.T, url string) string { return mustEventWebhookWindow(t, url, 0) }
+
+// mustEventWebhookWindow is mustEventWebhook with a batch window of window seconds; it returns
+// the webhook's id.
+func mustEventWebhookWindow(t *testing.T, url string, window int) string {
 	t.Helper()
 	db := dbtest.DB(t)
 	sealer, err := models.NewSealer(web.DeriveKey(procKey, "stored secrets"))
@@ -149,11 +172,12 @@ func mustEventWebhook(t *testing.T, url string) {
 	ctx := context.Background()
 	p, err := db.CreatePartner(ctx, models.System, models.PartnerInput{Name: models.Ptr("Partner " + models.NewID(""))})
 	require.NoError(t, err)
-	name, format, window := "hook", models.FormatEvent, 0
+	name, format := "hook", models.FormatEvent
 	w, err := db.CreateWebhook(ctx, models.System, models.WebhookInput{PartnerID: &p.ID, Name: &name, URL: &url, Format: &format,
 		BatchWindow: &window, EventTypes: []string{"course.completed"}}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.DeleteWebhook(context.Background(), models.System, w.ID) })
+	return w.ID
 }
 
 func mustIngestKey(t *testing.T) string {
@@ -164,9 +188,19 @@ func mustIngestKey(t *testing.T) string {
 
 // postBatch posts n events and returns their ids, or nil when the instance did not accept them.
 func postBatch(base, key string, n int, tag string) []string {
-	evs := make([]map[string]any, n)
-	for i := range evs {
-		evs[i] = map[string]any{"type": "course.completed", "object": "enrolment", "object_id": fmt.Sprintf("%s-%d", tag, i)}
+	objects := make([]string, n)
+	for i := range objects {
+		objects[i] = fmt.Sprintf("%s-%d", tag, i)
+	}
+	return postObjects(base, key, objects)
+}
+
+// postObjects posts one event for each object id, in one request, and returns their ids, or nil
+// when the instance did not accept them.
+func postObjects(base, key string, objects []string) []string {
+	evs := make([]map[string]any, len(objects))
+	for i, o := range objects {
+		evs[i] = map[string]any{"type": "course.completed", "object": "enrolment", "object_id": o}
 	}
 	b, _ := json.Marshal(map[string]any{"events": evs})
 	req, _ := http.NewRequest("POST", base+"/api/v1/events", bytes.NewReader(b))
@@ -244,34 +278,166 @@ func TestCrashRecovery(t *testing.T) {
 	events, deliveries, repeated, mismatched := ta.counts()
 	require.False(t, mismatched, "a repeated webhook-id always carried the same body")
 	require.Equal(t, len(accepted), events)
-	msg := fmt.Sprintf("crash test: accepted %d, delivered %d distinct events in %d requests, repeated %d", len(accepted), events, deliveries, repeated)
+	require.Zero(t, ta.newIDs(), "no event came under two webhook-ids")
+	msg := fmt.Sprintf("crash test: accepted %d, delivered %d distinct events in %d requests, repeated %d (same webhook-id), 0 under a new id", len(accepted), events, deliveries, repeated)
 	t.Log(msg)
 	fmt.Println(msg)
 }
 
-// TestTwoInstances runs two instances against one database: each message is delivered once.
-func TestTwoInstances(t *testing.T) {
+// TestKilledInstanceTakenOver kills an instance while it holds a webhook's whole in-flight cap
+// at a receiver that has not answered yet, with the production timeout of 15 s: another
+// instance takes the webhook's messages over within seconds (not after the lease, which must
+// outlast a slow request), repeating the interrupted ones under their first webhook-id.
+func TestKilledInstanceTakenOver(t *testing.T) {
 	ta := newTally()
-	rc := httptest.NewServer(ta.handler(0))
+	answer := ta.handler(0)
+	var mu sync.Mutex
+	held := map[string]string{} // event id → webhook-id of the requests the killed instance made
+	holding := true
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hold := holding
+		if hold {
+			var body struct {
+				ID string `json:"id"`
+			}
+			b, _ := io.ReadAll(r.Body)
+			_ = json.Unmarshal(b, &body)
+			held[body.ID] = r.Header.Get("webhook-id")
+		}
+		mu.Unlock()
+		if hold {
+			<-r.Context().Done() // answered by nobody: the instance that asked dies first
+			return
+		}
+		answer.ServeHTTP(w, r)
+	}))
 	defer rc.Close()
 	mustEventWebhook(t, rc.URL)
 	key := mustIngestKey(t)
-	a, b := startInstance(t), startInstance(t)
-	var accepted []string
-	for i := range 10 {
-		inst := a
-		if i%2 == 1 {
-			inst = b
+
+	a := startInstance(t, "HOOKRELAY_DELIVERY_TIMEOUT=15s")
+	accepted := postBatch(a.url, key, 100, "takeover")
+	require.Len(t, accepted, 100)
+	heldCount := func() int { mu.Lock(); defer mu.Unlock(); return len(held) }
+	deadline := time.Now().Add(30 * time.Second)
+	for heldCount() < 20 {
+		require.True(t, time.Now().Before(deadline), "the first instance did not fill the webhook's cap (%d in flight)", heldCount())
+		time.Sleep(10 * time.Millisecond)
+	}
+	b := startInstance(t, "HOOKRELAY_DELIVERY_TIMEOUT=15s")
+	_ = b
+	mu.Lock()
+	require.Len(t, held, 20, "no more than the cap in flight")
+	holding = false
+	killed := time.Now()
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGKILL))
+	mu.Unlock()
+	_ = a.cmd.Wait()
+
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		ta.mu.Lock()
+		first := ta.last
+		ta.mu.Unlock()
+		if !first.IsZero() {
+			took := first.Sub(killed)
+			t.Logf("first delivery %s after the kill", took.Round(time.Millisecond))
+			require.Less(t, took, 5*time.Second, "taken over within seconds, not after the lease")
+			break
 		}
-		ids := postBatch(inst.url, key, 100, fmt.Sprintf("two%d", i))
-		require.NotNil(t, ids)
-		accepted = append(accepted, ids...)
+		require.True(t, time.Now().Before(deadline), "nothing was delivered after the kill")
+		time.Sleep(10 * time.Millisecond)
 	}
 	waitAll(t, ta, accepted, 60*time.Second)
-	events, deliveries, repeated, _ := ta.counts()
-	require.Equal(t, len(accepted), events)
-	require.Zero(t, repeated, "no message was delivered twice")
-	t.Logf("two instances: %d events, %d deliveries", events, deliveries)
+	_, _, _, mismatched := ta.counts()
+	require.False(t, mismatched, "a repeated webhook-id always carried the same body")
+	require.Zero(t, ta.newIDs(), "no event came under two webhook-ids")
+	ta.mu.Lock()
+	defer ta.mu.Unlock()
+	for ev, wid := range held {
+		require.Equal(t, map[string]bool{wid: true}, ta.under[ev], "event %s was sent again under its first webhook-id", ev)
+	}
+}
+
+// TestTwoInstances runs two instances against one database, posting to both, with two
+// webhooks (batch windows 0 and 1 s) and events that often share an object, so that both
+// instances flush the same webhooks at the same moments and collapse changes: every event that
+// is not superseded reaches each webhook, under exactly one webhook-id, and no message is made
+// twice or delivered twice.
+func TestTwoInstances(t *testing.T) {
+	total := 4000
+	if testing.Short() {
+		total = 1000
+	}
+	ctx := context.Background()
+	db := dbtest.DB(t)
+	tallies := map[string]*tally{}
+	for _, window := range []int{0, 1} {
+		ta := newTally()
+		rc := httptest.NewServer(ta.handler(0))
+		defer rc.Close()
+		tallies[mustEventWebhookWindow(t, rc.URL, window)] = ta
+	}
+	key := mustIngestKey(t)
+	a, b := startInstance(t), startInstance(t)
+	// Four posters per instance, ten events a post: many small flushes of the same webhooks
+	// on both instances at once.
+	var wg sync.WaitGroup
+	for i := range 8 {
+		inst := []*instance{a, b}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < total/8/10; j++ {
+				objects := make([]string, 10)
+				for k := range objects {
+					objects[k] = fmt.Sprint("two-", (i*7+j*13+k*31)%400) // 400 objects, each posted about ten times
+				}
+				if postObjects(inst.url, key, objects) == nil {
+					t.Errorf("instance %d did not accept a post", i%2)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.False(t, t.Failed())
+
+	// Settled: nothing pending, nothing waiting or in flight.
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var open int
+		require.NoError(t, db.Pool.QueryRow(ctx, `
+			SELECT (SELECT count(*) FROM changes WHERE state = 'pending') + (SELECT count(*) FROM messages WHERE state <> 'succeeded')`).Scan(&open))
+		if open == 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "%d changes and messages still open", open)
+		time.Sleep(50 * time.Millisecond)
+	}
+	for webhookID, ta := range tallies {
+		rows, err := db.Pool.Query(ctx, `SELECT event_id, message_id FROM changes WHERE webhook_id = $1 AND state = 'sent'`, webhookID)
+		require.NoError(t, err)
+		sent := map[string]string{}
+		for rows.Next() {
+			var ev, msg string
+			require.NoError(t, rows.Scan(&ev, &msg))
+			sent[ev] = msg
+		}
+		require.NoError(t, rows.Err())
+		var messages int
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE webhook_id = $1`, webhookID).Scan(&messages))
+		require.Equal(t, len(sent), messages, "one message per kept change, none made twice")
+		events, deliveries, repeated, _ := ta.counts()
+		require.Zero(t, ta.newIDs(), "no event came under two webhook-ids")
+		require.Equal(t, len(sent), events, "every kept change arrived, nothing superseded did")
+		for ev, msg := range sent {
+			require.Equal(t, map[string]bool{msg: true}, ta.under[ev], "event %s came under its message's webhook-id", ev)
+		}
+		require.Zero(t, repeated, "no message was delivered twice")
+		t.Logf("two instances, webhook %s: %d events posted, %d kept and delivered in %d requests", webhookID, total, events, deliveries)
+	}
 }
 
 // TestGracefulShutdown stops an instance with SIGTERM while deliveries are in flight: it waits

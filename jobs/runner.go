@@ -2,12 +2,14 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"runtime"
 	"sync"
 	"time"
 
 	"github.com/hookrelay/hookrelay/models"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -33,18 +35,24 @@ type Config struct {
 	// often the clean-up runs (default daily).
 	Retention      time.Duration
 	RetentionEvery time.Duration
+	// InstanceTimeout is how long an instance may go without saying it is alive before the
+	// others take over the messages it was delivering (default 3 s); it says so three times
+	// as often.
+	InstanceTimeout time.Duration
 }
 
 // Runner closes batch windows and delivers messages. Every instance runs one; they share the
 // work through row locks in PostgreSQL (SKIP LOCKED), so none holds state another would miss.
 type Runner struct {
 	db     *models.DB
+	id     string // this instance, as its claims name it
 	sender *Sender
 	cfg    Config
 	log    *slog.Logger
 
 	batchWake   chan struct{}
 	deliverWake chan struct{}
+	alive       chan struct{} // closed once the instance's first heartbeat is stored
 	running     chan struct{}
 	stopped     chan struct{}
 	inflight    sync.WaitGroup
@@ -80,8 +88,12 @@ func NewRunner(db *models.DB, sealer *models.Sealer, cfg Config, log *slog.Logge
 	if cfg.VerifyThreshold <= 0 {
 		cfg.VerifyThreshold = DefaultVerifyThreshold
 	}
+	if cfg.InstanceTimeout <= 0 {
+		cfg.InstanceTimeout = 3 * time.Second
+	}
 	return &Runner{
-		db: db, cfg: cfg, log: log,
+		db: db, cfg: cfg, log: log, id: models.NewID("ins_"),
+		alive:       make(chan struct{}),
 		sender:      NewSender(sealer, cfg.Version, cfg.Timeout, cfg.AllowPrivate),
 		batchWake:   make(chan struct{}, 1),
 		deliverWake: make(chan struct{}, 1),
@@ -94,7 +106,9 @@ func NewRunner(db *models.DB, sealer *models.Sealer, cfg Config, log *slog.Logge
 // Sender is the runner's HTTP sender, for test notifications and resends made by people.
 func (r *Runner) Sender() *Sender { return r.sender }
 
-// lease is how long a claimed message stays with this instance before others take it over.
+// lease is how long a claimed message may stay with a live instance: far longer than any
+// request takes, so it matters only for an instance stuck past its own timeouts. A dead
+// instance's claims are taken over sooner, through its heartbeat.
 func (r *Runner) lease() time.Duration { return 2*r.cfg.Timeout + 2*time.Second }
 
 func poke(c chan struct{}) {
@@ -115,6 +129,9 @@ func (r *Runner) Stopped() <-chan struct{} { return r.stopped }
 func (r *Runner) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(5)
+	beating := make(chan struct{})
+	beatCtx, stopBeating := context.WithCancel(context.Background())
+	go func() { defer close(beating); r.heartbeat(beatCtx, ctx) }()
 	go func() { defer wg.Done(); r.listen(ctx) }()
 	go func() { defer wg.Done(); r.batchLoop(ctx) }()
 	go func() { defer wg.Done(); r.deliverLoop(ctx) }()
@@ -127,7 +144,76 @@ func (r *Runner) Run(ctx context.Context) {
 	r.inflight.Wait()
 	close(r.records)
 	<-recorded
+	// Alive until the last attempt is recorded, so that nobody takes over what it finishes.
+	stopBeating()
+	<-beating
+	forget, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := r.db.ForgetInstance(forget, r.id); err != nil {
+		r.log.Warn("forgetting this instance", "err", err)
+	}
+	cancel()
 	close(r.stopped)
+}
+
+// heartbeat says every third of InstanceTimeout that this instance is alive, and releases the
+// messages that dead or stuck instances were delivering, both on a connection of its own so
+// that a busy pool cannot make it late. It runs until beatCtx ends, which Run does only after
+// the last attempt is recorded; work is the context of the runner's loops.
+func (r *Runner) heartbeat(beatCtx, work context.Context) {
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			_ = conn.Close(context.Background())
+		}
+	}()
+	t := time.NewTicker(r.cfg.InstanceTimeout / 3)
+	defer t.Stop()
+	for {
+		if err := r.beat(beatCtx, &conn, work.Err() == nil); err != nil && beatCtx.Err() == nil {
+			r.log.Warn("heartbeat", "err", err)
+			if conn != nil {
+				_ = conn.Close(context.Background())
+				conn = nil
+			}
+		}
+		select {
+		case <-beatCtx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Runner) beat(ctx context.Context, conn **pgx.Conn, release bool) error {
+	if *conn == nil {
+		c, err := pgx.ConnectConfig(ctx, r.db.Pool.Config().ConnConfig)
+		if err != nil {
+			return fmt.Errorf("connecting: %w", err)
+		}
+		*conn = c
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.InstanceTimeout)
+	defer cancel()
+	if err := models.Beat(ctx, *conn, r.id); err != nil {
+		return err
+	}
+	select {
+	case <-r.alive:
+	default:
+		close(r.alive)
+	}
+	if !release {
+		return nil
+	}
+	n, err := models.ReleaseAbandoned(ctx, *conn, time.Now(), r.cfg.InstanceTimeout, r.lease())
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		r.log.Info("took over the deliveries of a stopped instance", "messages", n)
+		poke(r.deliverWake)
+	}
+	return nil
 }
 
 // recordLoop writes finished attempts in groups: whatever arrived while the previous write
@@ -153,7 +239,7 @@ func (r *Runner) recordLoop() {
 			outcomes[i] = rec.outcome
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := r.db.RecordAttempts(ctx, outcomes)
+		err := r.db.RecordDeliveries(ctx, outcomes, &r.cfg.Retry)
 		cancel()
 		for _, rec := range group {
 			rec.done <- err
@@ -206,12 +292,18 @@ func (r *Runner) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 func (r *Runner) deliverLoop(ctx context.Context) {
+	// Claims name this instance: until its row exists, others would take them as a dead one's.
+	select {
+	case <-ctx.Done():
+		return
+	case <-r.alive:
+	}
 	slots := make(chan struct{}, r.cfg.Workers)
 	done := make(chan struct{}, 1)
 	for ctx.Err() == nil {
 		now := time.Now()
 		if free := cap(slots) - len(slots); free > 0 {
-			ds, err := r.db.ClaimDueMessages(ctx, now, min(free, 200), r.cfg.PerWebhook, r.lease())
+			ds, err := r.db.ClaimDueMessages(ctx, r.id, now, min(free, 200), r.cfg.PerWebhook, r.lease())
 			if err != nil && ctx.Err() == nil {
 				r.log.Error("claiming messages", "err", err)
 			}

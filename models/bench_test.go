@@ -210,7 +210,7 @@ func BenchmarkClaimDueMessages(b *testing.B) {
 		}
 	}
 	for b.Loop() {
-		ds, err := db.ClaimDueMessages(ctx, time.Now(), 50, 20, time.Minute)
+		ds, err := db.ClaimDueMessages(ctx, "bench", time.Now(), 50, 20, time.Minute)
 		if err != nil || len(ds) != 50 {
 			b.Fatalf("claimed %d, err %v", len(ds), err)
 		}

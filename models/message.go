@@ -80,11 +80,11 @@ const waitingHooks = `hooks AS (
 			FROM hooks h WHERE h.webhook_id IS NOT NULL
 		)`
 
-// ClaimDueMessages marks up to limit due messages of active webhooks as delivering, leased to
-// this instance until now+lease, and returns them, oldest due first. No webhook gets more than
-// perWebhook messages in flight across all instances, so a slow or dead receiver cannot take
-// every worker. Messages whose lease ran out (their instance died mid-delivery) are due again.
-func (db *DB) ClaimDueMessages(ctx context.Context, now time.Time, limit, perWebhook int, lease time.Duration) ([]Delivery, error) {
+// ClaimDueMessages marks up to limit due messages of active webhooks as delivering, claimed by
+// the instance and leased to it until now+lease, and returns them, oldest due first. No webhook
+// gets more than perWebhook messages in flight across all instances, so a slow or dead receiver
+// cannot take every worker. What a dead instance held comes back through ReleaseAbandoned.
+func (db *DB) ClaimDueMessages(ctx context.Context, instance string, now time.Time, limit, perWebhook int, lease time.Duration) ([]Delivery, error) {
 	rows, err := db.Pool.Query(ctx, `
 		WITH RECURSIVE `+waitingHooks+`,
 		cand AS (
@@ -97,21 +97,19 @@ func (db *DB) ClaimDueMessages(ctx context.Context, now time.Time, limit, perWeb
 				                  - (SELECT count(*) FROM messages b WHERE b.webhook_id = w.id AND b.state = 'delivering'))
 			) d
 			WHERE w.state = 'active'
-			UNION ALL
-			SELECT m.id, m.lease_until FROM messages m WHERE m.state = 'delivering' AND m.lease_until <= $1
 		),
 		due AS (
 			SELECT m.id FROM messages m JOIN (SELECT id FROM cand ORDER BY next_attempt_at LIMIT $2) c ON c.id = m.id
 			-- Checked again on the row as locked: another instance may have claimed it meanwhile.
-			WHERE (m.state IN ('pending', 'retrying') AND m.next_attempt_at <= $1) OR (m.state = 'delivering' AND m.lease_until <= $1)
+			WHERE m.state IN ('pending', 'retrying') AND m.next_attempt_at <= $1
 			FOR UPDATE OF m SKIP LOCKED
 		)
-		UPDATE messages m SET state = 'delivering', lease_until = $1::timestamptz + make_interval(secs => $3)
+		UPDATE messages m SET state = 'delivering', lease_until = $1::timestamptz + make_interval(secs => $3), claimed_by = $5
 		FROM due, webhooks w
 		WHERE m.id = due.id AND w.id = m.webhook_id
 		RETURNING m.id, m.kind, m.payload, m.url_suffix, m.scheduled_attempts, m.resend_requested,
 		          w.id, w.url, w.method, w.secret_enc, w.previous_secret_enc, w.previous_secret_expires_at,
-		          w.basic_auth_user, w.basic_auth_password_enc`, now, limit, lease.Seconds(), perWebhook)
+		          w.basic_auth_user, w.basic_auth_password_enc`, now, limit, lease.Seconds(), perWebhook, instance)
 	if err != nil {
 		return nil, fmt.Errorf("claiming due messages: %w", err)
 	}
@@ -134,7 +132,7 @@ func (db *DB) ClaimDueMessages(ctx context.Context, now time.Time, limit, perWeb
 }
 
 // NextMessageDue returns when the next message of an active webhook becomes due after now (a
-// scheduled attempt), or a lease runs out, or false when nothing waits. Messages of paused and
+// scheduled attempt), or false when nothing waits. Messages of paused and
 // disabled webhooks wait for a person and do not count: the worker would otherwise see them as
 // due and wake up for nothing, and miss the real next attempt.
 func (db *DB) NextMessageDue(ctx context.Context, now time.Time) (time.Time, bool, error) {
@@ -147,8 +145,6 @@ func (db *DB) NextMessageDue(ctx context.Context, now time.Time) (time.Time, boo
 			          AND m.next_attempt_at > $1
 			        ORDER BY m.next_attempt_at LIMIT 1) AS t
 			FROM hooks h JOIN webhooks w ON w.id = h.webhook_id AND w.state = 'active'
-			UNION ALL
-			(SELECT lease_until FROM messages WHERE state = 'delivering' ORDER BY lease_until LIMIT 1)
 		) s`, now).Scan(&t)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("finding next due message: %w", err)
@@ -213,6 +209,16 @@ func (db *DB) RecordAttempt(ctx context.Context, a AttemptResult, nextAt *time.T
 // schedule count towards the retry limit; resends and tests do not. Writing many at once keeps
 // the database's work per delivery small under load.
 func (db *DB) RecordAttempts(ctx context.Context, as []AttemptOutcome) error {
+	return db.RecordDeliveries(ctx, as, nil)
+}
+
+// RecordDeliveries is RecordAttempts for the delivery workers, which also keep the schedule
+// of the messages queued behind a failing endpoint. While a webhook fails it gets one request
+// at a time (the probe); when a probe fails, the webhook's other messages that are due by then
+// are not sent: each gets an attempt "not sent" that counts towards its retries, and its next
+// one by policy. So every message keeps its own schedule and fails after about as long as
+// one alone would, however long the queue, without a storm against a dying endpoint.
+func (db *DB) RecordDeliveries(ctx context.Context, as []AttemptOutcome, policy *RetryPolicy) error {
 	n := len(as)
 	var (
 		msgIDs, hookIDs, triggers, urls, methods, errs, states = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -279,7 +285,7 @@ func (db *DB) RecordAttempts(ctx context.Context, as []AttemptOutcome) error {
 		UPDATE messages m SET state = u.state, attempt_count = m.attempt_count + 1,
 		       scheduled_attempts = m.scheduled_attempts + u.scheduled,
 		       last_status = u.status, last_error = u.error, last_attempt_at = u.started_at,
-		       next_attempt_at = u.next_at, lease_until = NULL, resend_requested = false,
+		       next_attempt_at = u.next_at, lease_until = NULL, claimed_by = NULL, resend_requested = false,
 		       finished_at = CASE WHEN u.state IN ('succeeded', 'failed') THEN u.started_at + make_interval(secs => u.duration_ms / 1000.0) END
 		FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::int[])
 		     AS u(id, state, scheduled, status, error, started_at, next_at, duration_ms)
@@ -316,11 +322,106 @@ func (db *DB) RecordAttempts(ctx context.Context, as []AttemptOutcome) error {
 		UPDATE webhooks w SET failing_since = CASE WHEN f.success THEN NULL ELSE f.started_at END
 		FROM flip f WHERE w.id = f.id`,
 		msgIDs, started, success)
-	if err := db.Pool.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("recording %d attempts: %w", n, err)
+	var probes []AttemptResult
+	for _, o := range as {
+		if policy != nil && !o.Success && o.Trigger == TriggerSchedule {
+			probes = append(probes, o.AttemptResult)
+		}
+	}
+	if len(probes) == 0 {
+		if err := db.Pool.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("recording %d attempts: %w", n, err)
+		}
+		return nil
+	}
+	return pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("recording %d attempts: %w", n, err)
+		}
+		return skipBehindProbes(ctx, tx, probes, *policy)
+	})
+}
+
+// skipBehindProbes records "not sent" for the due messages of each webhook whose failed probe
+// is among probes, and schedules their next attempts by policy. It runs after the probes are
+// recorded, in their transaction, so that failing_since is already up to date: a failure that
+// only now marks the webhook failing is not a probe, and the messages behind it get their own
+// chance at the next one.
+func skipBehindProbes(ctx context.Context, tx pgx.Tx, probes []AttemptResult, policy RetryPolicy) error {
+	ids, started, finished := make([]string, len(probes)), make([]time.Time, len(probes)), make([]time.Time, len(probes))
+	for i, p := range probes {
+		ids[i], started[i], finished[i] = p.MessageID, p.StartedAt, p.StartedAt.Add(p.Duration)
+	}
+	// Locked rows are being claimed right now by another instance: they go out for real.
+	rows, err := tx.Query(ctx, `
+		SELECT m.id, m.webhook_id, m.scheduled_attempts, w.url || m.url_suffix, w.method, p.id, p.finished_at
+		FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS p(id, started_at, finished_at)
+		JOIN messages pm ON pm.id = p.id AND pm.kind = 'changes'
+		JOIN webhooks w ON w.id = pm.webhook_id AND w.state = 'active' AND w.failing_since < p.started_at
+		JOIN messages m ON m.webhook_id = w.id AND m.state IN ('pending', 'retrying') AND m.kind = 'changes'
+		                AND NOT m.resend_requested AND m.next_attempt_at <= p.finished_at
+		ORDER BY m.id
+		FOR UPDATE OF m SKIP LOCKED`, ids, started, finished)
+	if err != nil {
+		return fmt.Errorf("finding messages behind failed probes: %w", err)
+	}
+	type skipped struct {
+		id, webhookID, url, method, probe string
+		scheduled                         int
+		at                                time.Time
+	}
+	seen := map[string]bool{}
+	var sk []skipped
+	for rows.Next() {
+		var s skipped
+		if err := rows.Scan(&s.id, &s.webhookID, &s.scheduled, &s.url, &s.method, &s.probe, &s.at); err != nil {
+			rows.Close()
+			return fmt.Errorf("reading message behind a failed probe: %w", err)
+		}
+		if !seen[s.id] { // two probes of one webhook failed together: one "not sent" is enough
+			seen[s.id] = true
+			sk = append(sk, s)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("finding messages behind failed probes: %w", err)
+	}
+	if len(sk) == 0 {
+		return nil
+	}
+	n := len(sk)
+	msgIDs, hookIDs, urls, methods, errs, states := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	at, nexts := make([]time.Time, n), make([]*time.Time, n)
+	for i, s := range sk {
+		msgIDs[i], hookIDs[i], urls[i], methods[i], at[i] = s.id, s.webhookID, s.url, s.method, s.at
+		errs[i] = NotSentPrefix + " (" + s.probe + ", sent just before, failed); counted as an attempt"
+		states[i] = MessageFailed
+		if t, ok := policy.Next(s.scheduled+1, s.at); ok {
+			states[i], nexts[i] = MessageRetrying, &t
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue(`
+		INSERT INTO attempts (message_id, webhook_id, trigger, started_at, url, method, duration_ms, error, success)
+		SELECT id, webhook_id, 'schedule', at, url, method, 0, error, false
+		FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[])
+		     AS u(id, webhook_id, at, url, method, error)`, msgIDs, hookIDs, at, urls, methods, errs)
+	b.Queue(`
+		UPDATE messages m SET state = u.state, attempt_count = m.attempt_count + 1,
+		       scheduled_attempts = m.scheduled_attempts + 1, last_status = NULL, last_error = u.error,
+		       last_attempt_at = u.at, next_attempt_at = u.next_at,
+		       finished_at = CASE WHEN u.state = 'failed' THEN u.at END
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) AS u(id, state, error, at, next_at)
+		WHERE m.id = u.id`, msgIDs, states, errs, at, nexts)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("recording %d messages not sent behind failed probes: %w", n, err)
 	}
 	return nil
 }
+
+// NotSentPrefix starts the error of an attempt that made no request: the message was due
+// while its endpoint was failing, and the one request in flight, the probe, failed.
+const NotSentPrefix = "not sent: the endpoint is failing"
 
 // FindMessageByID returns the message with id.
 func (db *DB) FindMessageByID(ctx context.Context, id string) (*Message, error) {

@@ -166,7 +166,7 @@ func (s *Server) messageShow(w http.ResponseWriter, r *http.Request) {
 		p.Attempts = append(p.Attempts, views.AttemptView{At: a.StartedAt, Trigger: a.Trigger, URL: a.URL, Method: a.Method,
 			Status: a.ResponseStatus, DurationMs: a.DurationMs, RequestHeaders: headerList(a.RequestHeaders),
 			ResponseHeaders: headerList(a.ResponseHeaders), ResponseBody: string(a.ResponseBody), Truncated: a.ResponseTruncated,
-			Error: a.Error, Success: a.Success})
+			Error: a.Error, Success: a.Success, NotSent: strings.HasPrefix(a.Error, models.NotSentPrefix)})
 	}
 	for _, c := range carried {
 		p.Changes = append(p.Changes, views.ChangeView{EventID: c.EventID, Type: c.Type, ObjectID: deref(c.ObjectID), OccurredAt: c.OccurredAt})
