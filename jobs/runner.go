@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"runtime"
 	"sync"
 	"time"
@@ -371,8 +372,13 @@ func (r *Runner) deliver(d *models.Delivery) {
 		res = r.sender.Send(ctx, req)
 	}
 	var nextAt *time.Time
-	if !res.Success && !d.Resend {
-		if t, ok := r.cfg.Retry.Next(d.ScheduledAttempts+1, res.StartedAt.Add(res.Duration)); ok {
+	// 410 Gone: the endpoint is gone for good, so no retries (recording disables the webhook).
+	if !res.Success && !d.Resend && res.Status != http.StatusGone {
+		end := res.StartedAt.Add(res.Duration)
+		if t, ok := r.cfg.Retry.Next(d.ScheduledAttempts+1, end); ok {
+			if wait, ok := models.RetryAfter(res.Status, res.ResponseHeaders, end); ok {
+				t = models.Honour(t, end.Add(wait))
+			}
 			nextAt = &t
 		}
 	}

@@ -291,6 +291,29 @@ func (db *DB) RecordDeliveries(ctx context.Context, as []AttemptOutcome, policy 
 		     AS u(id, state, scheduled, status, error, started_at, next_at, duration_ms)
 		WHERE m.id = u.id`,
 		msgIDs, states, scheduled, statuses, errs, started, nexts, durations)
+	// A delivery answered 410 Gone disables its webhook (not a test notification, not a
+	// verification call); its changes keep collecting until a person re-enables it.
+	b.Queue(`
+		WITH gone AS (
+			SELECT DISTINCT m.webhook_id, u.started_at FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS u(id, status, started_at)
+			JOIN messages m ON m.id = u.id AND m.kind = 'changes'
+			WHERE u.status = 410
+		),
+		locked AS ( -- in id order, like the failing mark below, so that recorders cannot deadlock
+			SELECT w.id, g.started_at FROM webhooks w
+			JOIN (SELECT webhook_id, min(started_at) AS started_at FROM gone GROUP BY webhook_id) g ON g.webhook_id = w.id
+			WHERE w.state = 'active'
+			ORDER BY w.id
+			FOR NO KEY UPDATE OF w
+		),
+		disabled AS (
+			UPDATE webhooks w SET state = 'disabled', state_reason = $4, state_changed_at = l.started_at, updated_at = l.started_at
+			FROM locked l WHERE w.id = l.id
+			RETURNING w.id
+		)
+		INSERT INTO audit_log (actor_email, action, object_type, object_id, summary)
+		SELECT 'hookrelay', 'webhook.disabled', 'webhook', id, $4 FROM disabled`,
+		msgIDs, statuses, started, GoneReason)
 	// The hourly rollup counts deliveries of changes only: tests and verification calls
 	// are not deliveries.
 	b.Queue(`
@@ -418,6 +441,9 @@ func skipBehindProbes(ctx context.Context, tx pgx.Tx, probes []AttemptResult, po
 	}
 	return nil
 }
+
+// GoneReason is why a webhook is disabled when a delivery is answered 410 Gone.
+const GoneReason = "the endpoint answered 410 Gone"
 
 // NotSentPrefix starts the error of an attempt that made no request: the message was due
 // while its endpoint was failing, and the one request in flight, the probe, failed.

@@ -168,6 +168,16 @@ func (s *Server) messageShow(w http.ResponseWriter, r *http.Request) {
 			ResponseHeaders: headerList(a.ResponseHeaders), ResponseBody: string(a.ResponseBody), Truncated: a.ResponseTruncated,
 			Error: a.Error, Success: a.Success, NotSent: strings.HasPrefix(a.Error, models.NotSentPrefix)})
 	}
+	if n := len(attempts); n > 0 && m.State == models.MessageRetrying {
+		last := attempts[n-1]
+		if last.ResponseStatus != nil {
+			var h http.Header
+			_ = json.Unmarshal(last.ResponseHeaders, &h)
+			if wait, ok := models.RetryAfter(*last.ResponseStatus, h, last.StartedAt.Add(time.Duration(last.DurationMs)*time.Millisecond)); ok {
+				p.Delay = fmt.Sprintf("the receiver asked for %d s", int(wait.Round(time.Second).Seconds()))
+			}
+		}
+	}
 	for _, c := range carried {
 		p.Changes = append(p.Changes, views.ChangeView{EventID: c.EventID, Type: c.Type, ObjectID: deref(c.ObjectID), OccurredAt: c.OccurredAt})
 	}
