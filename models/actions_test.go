@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -452,6 +453,10 @@ func TestPeopleActions(t *testing.T) {
 	require.NoError(t, err)
 	u, err := db.CreateUser(ctx, staff, models.NewUser{Email: uniq("user")[5:] + "@example.com", Role: models.RoleStaff, Password: "correct horse battery"})
 	require.NoError(t, err)
+	_, err = db.CreateUser(ctx, staff, models.NewUser{Email: strings.ToUpper(u.Email), Role: models.RoleStaff, Password: "correct horse battery"})
+	require.Equal(t, map[string]string{"email": "A user with this email already exists."}, models.FieldErrors(err))
+	_, err = db.CreateUser(ctx, staff, models.NewUser{Email: "p-" + u.Email, Role: models.RolePartner, PartnerID: "ptn_nope", Password: "correct horse battery"})
+	require.Equal(t, map[string]string{"partner_id": "No such partner."}, models.FieldErrors(err))
 	_, err = db.SetUserDisabled(ctx, models.UserActor(admin), admin.ID, true)
 	require.Equal(t, "You cannot disable your own account.", models.ErrorMessage(err))
 	_, err = db.SetUserDisabled(ctx, staff, u.ID, true)
@@ -488,4 +493,13 @@ func TestPeopleActions(t *testing.T) {
 	require.Equal(t, []string{"api_key.revoked", "api_key.created"}, []string{es[0].Action, es[1].Action})
 	require.Len(t, es, 2, "revoking twice is one change")
 	require.Equal(t, admin.Email, es[1].ActorEmail)
+}
+
+func TestCreateWebhookNeedsEventTypes(t *testing.T) {
+	db := setup(t)
+	p := mustPartner(t, db)
+	_, err := db.CreateWebhook(context.Background(), staff, models.WebhookInput{PartnerID: &p.ID, Name: models.Ptr(uniq("none")),
+		URL: models.Ptr("http://127.0.0.1:9/")}, nil)
+	require.Equal(t, map[string]string{"event_types": "Choose at least one event type, or all of them."}, models.FieldErrors(err),
+		"no list is no choice: a webhook never subscribes to everything by leaving the field out")
 }

@@ -98,7 +98,6 @@ func (db *DB) CreateUser(ctx context.Context, actor Actor, in NewUser) (*User, e
 	if len(in.Name) > 200 {
 		ve.Add("name", "Use at most 200 characters.")
 	}
-	var partnerID *string
 	switch in.Role {
 	case RoleAdmin, RoleStaff:
 		if in.PartnerID != "" {
@@ -107,34 +106,30 @@ func (db *DB) CreateUser(ctx context.Context, actor Actor, in NewUser) (*User, e
 	case RolePartner:
 		if in.PartnerID == "" {
 			ve.Add("partner_id", "Choose the partner this user belongs to.")
-		} else if _, err := db.FindPartnerByID(ctx, in.PartnerID); errors.Is(err, ErrNotFound) {
-			ve.Add("partner_id", "No such partner.")
-		} else if err != nil {
-			return nil, err
-		} else {
-			partnerID = &in.PartnerID
 		}
 	default:
 		ve.Add("role", "Choose admin, staff or partner.")
 	}
 	ValidatePassword(&ve, "password", in.Password)
-	if ve.Err() == nil {
-		if _, err := db.FindUserByEmail(ctx, email); err == nil {
-			ve.Add("email", "A user with this email already exists.")
-		} else if !errors.Is(err, ErrNotFound) {
-			return nil, err
-		}
-	}
 	if err := ve.Err(); err != nil {
 		return nil, err
 	}
-	hash, err := HashPassword(in.Password)
+	hash, err := HashPassword(in.Password) // slow on purpose: before the transaction
 	if err != nil {
 		return nil, err
 	}
-	u := &User{ID: NewID("usr_"), Email: email, Name: strings.TrimSpace(in.Name), Role: in.Role,
-		PartnerID: partnerID, PasswordHash: hash, SessionVersion: 1}
+	u := &User{ID: NewID("usr_"), Email: email, Name: strings.TrimSpace(in.Name), Role: in.Role, PasswordHash: hash, SessionVersion: 1}
+	if in.Role == RolePartner {
+		u.PartnerID = &in.PartnerID
+	}
 	err = db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		if u.PartnerID != nil {
+			if err := tx.Where("id = ?", *u.PartnerID).Take(&Partner{}).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+				return nil, Invalid("partner_id", "No such partner.")
+			} else if err != nil {
+				return nil, fmt.Errorf("finding partner %s: %w", *u.PartnerID, err)
+			}
+		}
 		if err := tx.Create(u).Error; err != nil {
 			if errors.Is(err, gorm.ErrDuplicatedKey) {
 				return nil, Invalid("email", "A user with this email already exists.")

@@ -97,9 +97,6 @@ func (s *Server) apiWebhookCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := apiWebhookInput(f)
-	if in.EventTypes == nil {
-		in.EventTypes = []string{} // required on create: an absent list is an empty choice
-	}
 	if err := f.ve.Err(); err != nil {
 		s.apiError(w, r, err)
 		return
