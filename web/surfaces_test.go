@@ -57,7 +57,8 @@ func TestSurfacesWordErrorsAlike(t *testing.T) {
 		}
 	})
 
-	h := mustCreateWebhook(t, b.db, partner.ID, models.WebhookInput{})
+	// A type no other test posts: the webhook stays out of the dashboard's failing list.
+	h := mustCreateWebhook(t, b.db, partner.ID, models.WebhookInput{EventTypes: []string{"institute.destroyed"}})
 	t.Run("WebhookUpdate", func(t *testing.T) {
 		f := webhookForm(partner.ID, h.Name)
 		f.Set("max_changes", "0")
