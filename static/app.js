@@ -84,10 +84,11 @@
     }
   });
 
-  // A form sent once is not sent twice by a second click.
+  // A form sent once is not sent twice by a second click. The method is read from the
+  // attribute: a field named "method" (the webhook form has one) shadows form.method.
   document.addEventListener("submit", function (e) {
     var form = e.target;
-    if (e.defaultPrevented || form.hasAttribute("hx-post") || form.method.toLowerCase() !== "post") return;
+    if (e.defaultPrevented || form.hasAttribute("hx-post") || (form.getAttribute("method") || "get").toLowerCase() !== "post") return;
     setTimeout(function () {
       form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = true; });
     }, 0);

@@ -93,7 +93,7 @@ func (h HealthView) rate() string {
 	if h.Succeeded+h.Failed == 0 {
 		return "no deliveries in the last 24 h"
 	}
-	return fmt.Sprintf("%.1f %% of %d messages in the last 24 h", float64(h.Succeeded)*100/float64(h.Succeeded+h.Failed), h.Succeeded+h.Failed)
+	return fmt.Sprintf("%.1f %% of %s in the last 24 h", float64(h.Succeeded)*100/float64(h.Succeeded+h.Failed), plural(h.Succeeded+h.Failed, "message", "messages"))
 }
 
 // WebhookDetailProps feeds the webhook page.
@@ -795,7 +795,7 @@ func WebhookPage(p WebhookDetailProps) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "<span class=\"muted\">planned within the next minute</span>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "<span class=\"muted\">not scheduled yet: the first call comes one verification interval after the webhook was created</span>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

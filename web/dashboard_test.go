@@ -34,6 +34,10 @@ func TestDashboard(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, body, `data-testid="chart"`)
 	require.Contains(t, body, `data-testid="failing-`+name+`"`)
+	// The figures say what they count: attempts, where the webhook page counts messages.
+	require.Contains(t, body, `<div class="label">Delivery attempts (24 h)</div>`)
+	require.Contains(t, body, `<div class="label">Attempts succeeded (24 h)</div>`)
+	require.NotContains(t, body, `Deliveries (24 h)`)
 	// The figure is the sum of the chart's 24 bars.
 	m := regexp.MustCompile(`data-testid="fig-deliveries">(\d+)<`).FindStringSubmatch(body)
 	require.NotNil(t, m)
@@ -50,7 +54,7 @@ func TestDashboard(t *testing.T) {
 	require.Positive(t, n)
 
 	_, body = staff.get("/webhooks/" + h.ID)
-	require.Contains(t, body, "0.0 % of 1 messages in the last 24 h")
+	require.Contains(t, body, "0.0 % of 1 message in the last 24 h")
 	require.Contains(t, body, "connection refused", "the last failure says why")
 
 	require.NoError(t, b.db.SetWebhookState(ctx, models.System, h.ID, models.StateChange{State: models.WebhookDisabled, Reason: "3 verification calls failed"}))

@@ -1,0 +1,57 @@
+package views
+
+import (
+	"bytes"
+	"context"
+	"html"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/stretchr/testify/require"
+)
+
+var tags = regexp.MustCompile(`<[^>]*>`)
+var spaces = regexp.MustCompile(`\s+`)
+
+// textOf renders c and returns its text as a reader sees it: tags dropped without adding
+// spaces (as the DOM's textContent does), runs of white space read as one.
+func textOf(t *testing.T, c templ.Component) string {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, c.Render(context.Background(), &b))
+	return strings.TrimSpace(spaces.ReplaceAllString(html.UnescapeString(tags.ReplaceAllString(b.String(), "")), " "))
+}
+
+var at = time.Date(2026, 12, 2, 4, 37, 12, 0, time.UTC)
+
+func TestLastDeliveryShowsTheTime(t *testing.T) {
+	status := 200
+	got := textOf(t, lastDelivery(WebhookRow{LastStatus: &status, LastState: "succeeded", LastAttemptAt: &at}))
+	require.Equal(t, "200 · 2026-12-02 04:37 UTC", got)
+}
+
+func TestWordsAreSpaced(t *testing.T) {
+	status := 500
+	t.Run("AttemptTrigger", func(t *testing.T) {
+		got := textOf(t, attempt(2, AttemptView{At: at, Trigger: "resend", Status: &status, DurationMs: 12, Method: "POST", URL: "http://x"}))
+		require.Contains(t, got, "#2 500 · 12 ms · 2026-12-02 04:37:12 UTC resend")
+	})
+	t.Run("EventMessageBadge", func(t *testing.T) {
+		got := textOf(t, EventPage(EventPageProps{Deliveries: []EventDeliveryView{{WebhookID: "wh_1", WebhookName: "Sync", State: "sent", MessageID: "msg_0123456789abcdef", MessageState: "retrying"}}}))
+		require.Contains(t, got, "msg_0123…abcdef Retrying")
+	})
+	t.Run("OneMessage", func(t *testing.T) {
+		require.Equal(t, "100.0 % of 1 message in the last 24 h", HealthView{Succeeded: 1}.rate())
+		require.Equal(t, "50.0 % of 2 messages in the last 24 h", HealthView{Succeeded: 1, Failed: 1}.rate())
+	})
+}
+
+// An event's change that went into a message is not "sent" while that message still retries.
+func TestEventChangeStateSaysWhereItWent(t *testing.T) {
+	got := textOf(t, EventPage(EventPageProps{Deliveries: []EventDeliveryView{{WebhookID: "wh_1", WebhookName: "Sync", State: "sent", MessageID: "msg_0123456789abcdef", MessageState: "retrying"}}}))
+	require.NotContains(t, got, "sent")
+	require.Contains(t, got, "in message")
+}
