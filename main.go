@@ -435,7 +435,9 @@ func userCommand(ctx context.Context, cfg config, log *slog.Logger, args []strin
 		password = strings.TrimRight(line, "\r\n")
 	}
 	return withDB(ctx, cfg, log, func(db *models.DB) error {
-		in := models.NewUser{Email: *email, Role: *role, Password: password}
+		// A password given on standard input is the user's own; a generated one, printed here
+		// for someone to pass on, must be changed at the first sign-in.
+		in := models.NewUser{Email: *email, Role: *role, Password: password, OwnPassword: *fromStdin}
 		if *partner != "" {
 			p, err := db.FindPartnerByName(ctx, *partner)
 			if errors.Is(err, models.ErrNotFound) {

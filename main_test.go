@@ -98,8 +98,8 @@ func TestServePrivateCluster(t *testing.T) {
 		resp, err := (&http.Client{Jar: jar}).PostForm(url+"/signin", map[string][]string{"email": {"admin@example.com"}, "password": {password}})
 		require.NoError(t, err)
 		resp.Body.Close()
-		require.Equal(t, http.StatusOK, resp.StatusCode, "signed in and landed on the dashboard")
-		require.Equal(t, "/", resp.Request.URL.Path)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "signed in")
+		require.Equal(t, "/account/password", resp.Request.URL.Path, "the printed password was set by someone else: it must be changed first")
 	})
 
 	// The other commands work against the same private cluster.
@@ -113,6 +113,14 @@ func TestServePrivateCluster(t *testing.T) {
 		envOf(env), strings.NewReader("a long enough password\n"), &out, io.Discard)
 	require.Equal(t, 0, code, out.String())
 	require.Contains(t, out.String(), "created staff user staff@example.com")
+	serveOnce(t, env, func(url, out string) {
+		jar, _ := cookiejar.New(nil)
+		resp, err := (&http.Client{Jar: jar}).PostForm(url+"/signin", map[string][]string{"email": {"staff@example.com"}, "password": {"a long enough password"}})
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "/", resp.Request.URL.Path, "a password given on standard input is the user's own")
+	})
 
 	var errOut syncBuffer
 	code = run(context.Background(), []string{"user", "create", "--email", "p@example.com", "--role", "partner", "--partner", "Nobody Inc"},

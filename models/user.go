@@ -33,10 +33,13 @@ type User struct {
 	Partner        *Partner `gorm:"foreignKey:PartnerID"`
 	PasswordHash   string
 	SessionVersion int
-	DisabledAt     *time.Time
-	LastSignInAt   *time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// MustChangePassword is set when someone else chose the password: the user must choose
+	// their own at the next sign-in before doing anything else.
+	MustChangePassword bool
+	DisabledAt         *time.Time
+	LastSignInAt       *time.Time
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
 }
 
 // Disabled reports whether the user may no longer sign in.
@@ -82,6 +85,9 @@ type NewUser struct {
 	Role      string
 	PartnerID string
 	Password  string
+	// OwnPassword says the user chose Password themselves (hookrelay user create
+	// --password-stdin); otherwise they must change it at their first sign-in.
+	OwnPassword bool
 }
 
 func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
@@ -118,7 +124,8 @@ func (db *DB) CreateUser(ctx context.Context, actor Actor, in NewUser) (*User, e
 	if err != nil {
 		return nil, err
 	}
-	u := &User{ID: NewID("usr_"), Email: email, Name: strings.TrimSpace(in.Name), Role: in.Role, PasswordHash: hash, SessionVersion: 1}
+	u := &User{ID: NewID("usr_"), Email: email, Name: strings.TrimSpace(in.Name), Role: in.Role, PasswordHash: hash, SessionVersion: 1,
+		MustChangePassword: !in.OwnPassword}
 	if in.Role == RolePartner {
 		u.PartnerID = &in.PartnerID
 	}
@@ -190,7 +197,7 @@ func (db *DB) CountUsers(ctx context.Context) (int64, error) {
 }
 
 // setPassword replaces a user's password and ends all of the user's sessions.
-func setPassword(tx *gorm.DB, id, password string) (*User, error) {
+func setPassword(tx *gorm.DB, id, password string, mustChange bool) (*User, error) {
 	var ve Error
 	ValidatePassword(&ve, "password", password)
 	if err := ve.Err(); err != nil {
@@ -202,6 +209,7 @@ func setPassword(tx *gorm.DB, id, password string) (*User, error) {
 	}
 	res := tx.Model(&User{}).Where("id = ?", id).Updates(map[string]any{
 		"password_hash": hash, "session_version": gorm.Expr("session_version + 1"), "updated_at": time.Now(),
+		"must_change_password": mustChange,
 	})
 	if res.Error != nil {
 		return nil, fmt.Errorf("setting password of user %s: %w", id, res.Error)
@@ -229,6 +237,9 @@ func (db *DB) ChangePassword(ctx context.Context, u *User, c PasswordChange) (*U
 		ve.Add("current", "This is not your current password.")
 	}
 	ValidatePassword(&ve, "new", c.New)
+	if c.New != "" && c.New == c.Current {
+		ve.Add("new", "Choose a password different from the current one.")
+	}
 	if c.New != c.Confirm {
 		ve.Add("confirm", "The two new passwords differ.")
 	}
@@ -238,7 +249,7 @@ func (db *DB) ChangePassword(ctx context.Context, u *User, c PasswordChange) (*U
 	var updated *User
 	err := db.act(ctx, UserActor(u), func(tx *gorm.DB) (*entry, error) {
 		var err error
-		if updated, err = setPassword(tx, u.ID, c.New); err != nil {
+		if updated, err = setPassword(tx, u.ID, c.New, false); err != nil {
 			return nil, err
 		}
 		return &entry{action: "user.password_changed", objectType: "user", objectID: u.ID, summary: "Changed own password"}, nil
@@ -253,7 +264,7 @@ func (db *DB) ResetUserPassword(ctx context.Context, actor Actor, id string) (*U
 	var u *User
 	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
 		var err error
-		if u, err = setPassword(tx, id, password); err != nil {
+		if u, err = setPassword(tx, id, password, true); err != nil { // chosen by the admin, not the user
 			return nil, err
 		}
 		return &entry{action: "user.password_reset", objectType: "user", objectID: id, summary: "Reset password of " + u.Email}, nil

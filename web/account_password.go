@@ -9,7 +9,7 @@ import (
 )
 
 func (s *Server) passwordForm(w http.ResponseWriter, r *http.Request) {
-	s.page(w, r, http.StatusOK, "Change password", "password", views.PasswordForm(nil))
+	s.page(w, r, http.StatusOK, "Change password", "password", views.PasswordForm(nil, currentUser(r).MustChangePassword))
 }
 
 func (s *Server) passwordChange(w http.ResponseWriter, r *http.Request) {
@@ -19,7 +19,7 @@ func (s *Server) passwordChange(w http.ResponseWriter, r *http.Request) {
 	updated, err := s.db.ChangePassword(r.Context(), u, c)
 	if err != nil {
 		s.formError(w, r, err, "Change password", "password", func(errs map[string]string) (templ.Component, error) {
-			return views.PasswordForm(errs), nil
+			return views.PasswordForm(errs, u.MustChangePassword), nil
 		})
 		return
 	}
@@ -29,5 +29,9 @@ func (s *Server) passwordChange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setFlash(w, r, "success", "Password changed. Your other sessions were signed out.")
+	if u.MustChangePassword {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, "/account/password", http.StatusSeeOther)
 }

@@ -9,7 +9,6 @@ import (
 )
 
 func (s *Server) apiKeyCreate(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	name, scope := r.PostFormValue("name"), r.PostFormValue("scope")
 	k, plain, err := s.db.CreateAPIKey(r.Context(), actor(r), name, scope)
 	if err != nil {
@@ -20,13 +19,13 @@ func (s *Server) apiKeyCreate(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	p, err := s.apiKeyListProps(r)
-	if err != nil {
+	// Shown once on the page this redirects to, so that a reload neither mints a second key
+	// nor shows this one again. (No input holds a NUL, so it can join the two.)
+	if err := s.keepOnce(w, r, "api-key", k.Name+"\x00"+plain); err != nil {
 		s.error(w, r, err)
 		return
 	}
-	p.Created = &views.CreatedKey{Name: k.Name, Key: plain}
-	s.page(w, r, http.StatusCreated, "API keys", "api-keys", views.APIKeys(p))
+	http.Redirect(w, r, "/admin/api-keys", http.StatusSeeOther)
 }
 
 func (s *Server) apiKeyRevoke(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/views"
@@ -25,6 +26,9 @@ func (s *Server) apiKeyList(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.error(w, r, err)
 		return
+	}
+	if name, key, ok := strings.Cut(s.takeOnce(w, r, "api-key"), "\x00"); ok {
+		p.Created = &views.CreatedKey{Name: name, Key: key}
 	}
 	s.page(w, r, http.StatusOK, "API keys", "api-keys", views.APIKeys(p))
 }

@@ -345,7 +345,10 @@ func TestAPIKeys(t *testing.T) {
 
 	// Created in the UI, shown once.
 	resp, body := br.post("/admin/api-keys", url.Values{"name": {"LMS"}, "scope": {"ingest"}})
-	require.Equal(t, http.StatusCreated, resp.StatusCode, body)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, "redirected after the POST: a reload mints no second key")
+	require.Equal(t, "/admin/api-keys", resp.Header.Get("Location"))
+	resp, body = br.get("/admin/api-keys")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 	i := strings.Index(body, `data-testid="created-key-value">`)
 	require.Positive(t, i)
 	rest := body[i+len(`data-testid="created-key-value">`):]
@@ -353,6 +356,15 @@ func TestAPIKeys(t *testing.T) {
 	require.True(t, strings.HasPrefix(ingestKey, "hrk_"))
 	_, body = br.get("/admin/api-keys")
 	require.NotContains(t, body, ingestKey, "the key is never shown again")
+	keys, err := b.db.FindAPIKeys(context.Background())
+	require.NoError(t, err)
+	n := 0
+	for _, k := range keys {
+		if k.Name == "LMS" {
+			n++
+		}
+	}
+	require.Equal(t, 1, n, "one key made")
 
 	_, adminKey, err := b.db.CreateAPIKey(context.Background(), models.System, "ops", models.ScopeAdmin)
 	require.NoError(t, err)

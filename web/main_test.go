@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -82,7 +84,7 @@ func uniq(prefix string) string {
 func mustCreateUser(t *testing.T, db *models.DB, role, partnerID string) (*models.User, string) {
 	t.Helper()
 	password := "correct horse battery"
-	u, err := db.CreateUser(context.Background(), models.System, models.NewUser{Email: uniq(role) + "@example.com", Role: role, PartnerID: partnerID, Password: password})
+	u, err := db.CreateUser(context.Background(), models.System, models.NewUser{Email: uniq(role) + "@example.com", Role: role, PartnerID: partnerID, Password: password, OwnPassword: true})
 	require.NoError(t, err)
 	return u, password
 }
@@ -99,16 +101,24 @@ func mustCreatePartner(t *testing.T, db *models.DB) *models.Partner {
 type browser struct {
 	t    *testing.T
 	base string
+	addr string // the loopback address it connects from
 	c    *http.Client
 }
 
 func newBrowser(t *testing.T, b *bundle) *browser {
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
-	return &browser{t: t, base: b.srv.URL, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}}
+	// Each browser comes from its own loopback address, as people do from their own machines:
+	// failed sign-ins are throttled per client address too, and the tests make many.
+	n := browserAddrs.Add(1)
+	local := &net.TCPAddr{IP: net.IPv4(127, byte(1+n/62500), byte(n/250%250), byte(2+n%250))}
+	transport := &http.Transport{DialContext: (&net.Dialer{LocalAddr: local}).DialContext}
+	t.Cleanup(transport.CloseIdleConnections)
+	return &browser{t: t, base: b.srv.URL, addr: local.IP.String(), c: &http.Client{Jar: jar, Transport: transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
+
+var browserAddrs atomic.Int64
 
 func (br *browser) do(method, path string, form url.Values, hdr map[string]string) (*http.Response, string) {
 	br.t.Helper()

@@ -106,6 +106,10 @@ func (s *Server) roles(allowed ...string) func(http.HandlerFunc) http.Handler {
 				redirect(w, r, target)
 				return
 			}
+			if u.MustChangePassword && r.URL.Path != "/account/password" {
+				redirect(w, r, "/account/password")
+				return
+			}
 			if !slices.Contains(allowed, u.Role) {
 				s.error(w, r, errForbidden)
 				return

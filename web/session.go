@@ -34,7 +34,8 @@ func (s *Server) session(r *http.Request) *sessions.Session {
 }
 
 // loadUser resolves the session cookie to a user. A session ends when it has been idle too long,
-// is older than the maximum, the user is disabled, or the user's password changed since.
+// is older than the maximum, was signed out (its row is gone), the user is disabled, or the
+// user's password changed since.
 func (s *Server) loadUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess := s.session(r)
@@ -46,7 +47,8 @@ func (s *Server) loadUser(next http.Handler) http.Handler {
 		now := s.now()
 		seen := time.Unix(int64Value(sess.Values["seen"]), 0)
 		created := time.Unix(int64Value(sess.Values["created"]), 0)
-		u, err := s.db.FindUserByID(r.Context(), uid)
+		sid, _ := sess.Values["sid"].(string)
+		u, err := s.db.FindSessionUser(r.Context(), sid, uid)
 		if err != nil && !errors.Is(err, models.ErrNotFound) {
 			s.error(w, r, err)
 			return
@@ -88,9 +90,19 @@ func intValue(v any) int {
 
 // startSession signs u in on this browser.
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *models.User) error {
+	sid, err := s.db.CreateSession(r.Context(), u.ID, s.now(), s.cfg.SessionMax)
+	if err != nil {
+		return err
+	}
 	sess := s.session(r)
+	if old, _ := sess.Values["sid"].(string); old != "" {
+		if err := s.db.DeleteSession(r.Context(), old); err != nil {
+			return err
+		}
+	}
 	clearSession(sess)
 	now := s.now().Unix()
+	sess.Values["sid"] = sid
 	sess.Values["uid"] = u.ID
 	sess.Values["sv"] = u.SessionVersion
 	sess.Values["created"] = now
@@ -98,12 +110,41 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *models.
 	return sess.Save(r, w)
 }
 
-// endSession signs the browser out.
+// endSession signs the browser out, and ends the session on the server.
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
 	sess := s.session(r)
+	if sid, _ := sess.Values["sid"].(string); sid != "" {
+		if err := s.db.DeleteSession(r.Context(), sid); err != nil {
+			return err
+		}
+	}
 	clearSession(sess)
 	sess.Options.MaxAge = -1
 	return sess.Save(r, w)
+}
+
+// keepOnce keeps a value (a new API key, a rotated secret) for the next page this browser shows,
+// which shows it once: the POST that made it redirects, so a reload neither repeats the action
+// nor finds the value again. The cookie is encrypted with the instance key.
+func (s *Server) keepOnce(w http.ResponseWriter, r *http.Request, name, value string) error {
+	sess := s.session(r)
+	sess.Values["once:"+name] = value
+	return sess.Save(r, w)
+}
+
+// takeOnce returns and forgets a value kept by keepOnce ("" when there is none). It must run
+// before the body is written.
+func (s *Server) takeOnce(w http.ResponseWriter, r *http.Request, name string) string {
+	sess := s.session(r)
+	v, _ := sess.Values["once:"+name].(string)
+	if v == "" {
+		return ""
+	}
+	delete(sess.Values, "once:"+name)
+	if err := sess.Save(r, w); err != nil {
+		s.log.Error("forgetting a one-time value", "err", err)
+	}
+	return v
 }
 
 // setFlash keeps a message for the next page this browser shows.

@@ -5,18 +5,30 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/views"
 )
 
-// safeNext keeps a post-sign-in redirect on this site.
+// safeNext keeps a post-sign-in redirect on this site: only a path of this site (with its
+// query) is followed. Browsers ignore tabs and newlines in a URL and read a backslash as a
+// slash, so "/\t/evil.example" or "/\\evil.example" would leave the site: any control character
+// or backslash, a scheme, a host or a path not starting with a single slash gives "/".
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.HasPrefix(next, "/signin") {
+	if next == "" || strings.ContainsRune(next, '\\') || strings.IndexFunc(next, unicode.IsControl) >= 0 ||
+		!strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
 		return "/"
 	}
-	return next
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || strings.HasPrefix(u.Path, "/signin") {
+		return "/"
+	}
+	return u.RequestURI()
 }
 
 func (s *Server) signInForm(w http.ResponseWriter, r *http.Request) {
@@ -46,17 +58,17 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	key := "email:" + strings.ToLower(email)
-	now := s.now()
-	wait, err := s.db.SignInWait(ctx, key, now)
-	if err != nil {
-		s.error(w, r, err)
-		return
-	}
-	if wait > 0 {
-		secs := int(math.Ceil(wait.Seconds()))
+	emailKey, addrKey := models.EmailSignInKey(email), models.AddressSignInKey(clientAddr(r))
+	// The attempt is counted before the password is checked, atomically, so that parallel
+	// guesses are held to the same limit as serial ones.
+	var throttled *models.ThrottledError
+	if err := s.db.BeginSignIn(ctx, []models.SignInKey{emailKey, addrKey}, s.now()); errors.As(err, &throttled) {
+		secs := int(math.Ceil(throttled.Wait.Seconds()))
 		w.Header().Set("Retry-After", fmt.Sprint(secs))
-		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins for this email. Try again in %d seconds.", secs))
+		fail(http.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-ins for %s. Try again in %d seconds.", throttled.Key.Name, secs))
+		return
+	} else if err != nil {
+		s.error(w, r, err)
 		return
 	}
 	u, err := s.db.FindUserByEmail(ctx, email)
@@ -68,11 +80,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		if u == nil {
 			models.BurnPasswordCheck(password)
 		}
-		if err := s.db.RecordSignInFailure(ctx, key, now); err != nil {
-			s.error(w, r, err)
-			return
-		}
-		s.log.Info("sign-in failed", "email", email)
+		s.log.Info("sign-in failed", "email", clip(email, 254), "addr", clientAddr(r).String())
 		fail(http.StatusUnauthorized, "That email and password do not match an account.")
 		return
 	}
@@ -80,7 +88,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusForbidden, "This account has been disabled. Ask an administrator to enable it.")
 		return
 	}
-	if err := s.db.ClearSignInFailures(ctx, key); err != nil {
+	if err := s.db.FinishSignIn(ctx, emailKey, addrKey); err != nil {
 		s.error(w, r, err)
 		return
 	}
@@ -96,9 +104,23 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	if next == "/" && u.Role == models.RolePartner {
 		next = "/webhooks"
 	}
+	if u.MustChangePassword {
+		next = "/account/password"
+	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// clientAddr is the address the request came from, for throttling sign-ins. It is the peer's
+// address: behind a reverse proxy, that is the proxy's (see README, Security).
+func clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.IPv4Unspecified()
+	}
+	return ap.Addr()
+}
+
+// signOut ends the session on the server too, so that a copy of the cookie stops working.
 func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 	if err := s.endSession(w, r); err != nil {
 		s.error(w, r, err)

@@ -38,6 +38,10 @@ func (s *Server) webhookSecretRotate(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	s.renderWebhookPage(w, r, views.SecretView{WebhookID: h.ID, Secret: secrets.Current, PreviousSecret: secrets.Previous,
-		RotationEndsAt: secrets.PreviousUntil, JustRotated: true})
+	// The webhook's page shows the new secret once: a reload of it does not rotate again.
+	if err := s.keepOnce(w, r, "rotated:"+h.ID, secrets.Current+"\x00"+secrets.Previous); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/webhooks/"+h.ID, http.StatusSeeOther)
 }

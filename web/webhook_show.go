@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/views"
@@ -66,7 +67,11 @@ func (s *Server) webhookDetail(r *http.Request, h *models.Webhook) (views.Webhoo
 }
 
 func (s *Server) webhookShow(w http.ResponseWriter, r *http.Request) {
-	s.renderWebhookPage(w, r, views.SecretView{})
+	var sv views.SecretView
+	if cur, prev, ok := strings.Cut(s.takeOnce(w, r, "rotated:"+r.PathValue("id")), "\x00"); ok {
+		sv = views.SecretView{Secret: cur, PreviousSecret: prev, JustRotated: true}
+	}
+	s.renderWebhookPage(w, r, sv)
 }
 
 func (s *Server) renderWebhookPage(w http.ResponseWriter, r *http.Request, secret views.SecretView) {
