@@ -91,7 +91,11 @@ type sweepFixtures map[string]string
 func newSweepFixtures(t *testing.T, b *bundle, partnerID, adminKey string) sweepFixtures {
 	ctx := context.Background()
 	other := mustCreatePartner(t, b.db)
-	h := mustCreateWebhook(t, b.db, partnerID, models.WebhookInput{})
+	// A receiver that takes everything, so that the sweep's test notifications and resends
+	// succeed and its webhooks do not crowd the dashboard's failing list other tests read.
+	ok := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(ok.Close)
+	h := mustCreateWebhook(t, b.db, partnerID, models.WebhookInput{URL: ptr(ok.URL + "/in")})
 	u, _ := mustCreateUser(t, b.db, models.RoleStaff, "")
 	k, _, err := b.db.CreateAPIKey(ctx, models.System, uniq("sweep"), models.ScopeIngest)
 	require.NoError(t, err)
