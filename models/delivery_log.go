@@ -32,6 +32,8 @@ type MessageRow struct {
 	Message
 	WebhookName string
 	PartnerID   string
+	// LastDurationMs is how long the last attempt took, nil before the first.
+	LastDurationMs *int
 }
 
 // FindMessages lists the delivery log newest first, a page at a time (keyset, never OFFSET),
@@ -81,7 +83,8 @@ func (db *DB) FindMessages(ctx context.Context, f MessageFilter) ([]MessageRow, 
 	rows, err := db.Pool.Query(ctx, `
 		SELECT m.id, m.webhook_id, m.kind, m.state, m.url_suffix, m.event_types, m.object_ids, m.change_count,
 		       m.attempt_count, m.scheduled_attempts, m.last_status, m.last_error, m.last_attempt_at, m.next_attempt_at,
-		       m.created_at, m.finished_at, m.resend_requested, w.name, w.partner_id
+		       m.created_at, m.finished_at, m.resend_requested, w.name, w.partner_id,
+		       (SELECT a.duration_ms FROM attempts a WHERE a.message_id = m.id ORDER BY a.id DESC LIMIT 1)
 		FROM messages m JOIN webhooks w ON w.id = m.webhook_id
 		`+cond+`
 		ORDER BY m.created_at DESC, m.id DESC
@@ -96,7 +99,7 @@ func (db *DB) FindMessages(ctx context.Context, f MessageFilter) ([]MessageRow, 
 		var types, objects []string
 		if err := rows.Scan(&r.ID, &r.WebhookID, &r.Kind, &r.State, &r.URLSuffix, &types, &objects, &r.ChangeCount,
 			&r.AttemptCount, &r.ScheduledAttempts, &r.LastStatus, &r.LastError, &r.LastAttemptAt, &r.NextAttemptAt,
-			&r.CreatedAt, &r.FinishedAt, &r.ResendRequested, &r.WebhookName, &r.PartnerID); err != nil {
+			&r.CreatedAt, &r.FinishedAt, &r.ResendRequested, &r.WebhookName, &r.PartnerID, &r.LastDurationMs); err != nil {
 			return nil, nil, fmt.Errorf("reading messages: %w", err)
 		}
 		r.EventTypes, r.ObjectIDs = types, objects

@@ -55,3 +55,12 @@ func TestEventChangeStateSaysWhereItWent(t *testing.T) {
 	require.NotContains(t, got, "sent")
 	require.Contains(t, got, "in message")
 }
+
+// The message page shows its newest attempt first, numbered as it was made.
+func TestMessagePageNewestAttemptFirst(t *testing.T) {
+	bad, good := 500, 200
+	got := textOf(t, MessagePage(MessagePageProps{Message: MessageRowView{ID: "msg_1", State: "succeeded"}, Attempts: []AttemptView{
+		{At: at, Trigger: "schedule", Status: &bad}, {At: at.Add(time.Minute), Trigger: "resend", Status: &good}}}))
+	second, first := strings.Index(got, "#2 200"), strings.Index(got, "#1 500")
+	require.True(t, second >= 0 && first > second, "#2 before #1 in %q", got)
+}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -55,4 +56,62 @@ func TestBrowserWebhookFormSubmitsOnce(t *testing.T) {
 	errs, err := chromedp.Run(c, chromedp.Evaluate[[]string](`window.__errors`))
 	require.NoError(t, err)
 	require.Empty(t, errs)
+}
+
+// choose picks value in the select sel as a person would, so that htmx sees the change.
+func choose(t *testing.T, ctx context.Context, sel, value string) {
+	t.Helper()
+	evalUntil(t, ctx, "htmx bound the filters", `document.readyState === "complete" && typeof htmx === "object"`)
+	c, cancel := context.WithTimeout(ctx, browserDeadline)
+	defer cancel()
+	_, err := chromedp.Run(c, chromedp.Evaluate[bool](`(() => { const el = document.querySelector(`+strconv.Quote(sel)+`);
+		el.value = `+strconv.Quote(value)+`; el.dispatchEvent(new Event("change", {bubbles: true})); return true; })()`))
+	require.NoError(t, err)
+}
+
+func TestBrowserDeliveryLogFilters(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	bg := context.Background()
+	admin, pw := mustCreateUser(t, b.db, models.RoleAdmin, "")
+	acme, globex := mustCreatePartner(t, b.db), mustCreatePartner(t, b.db)
+	hr := mustCreateWebhook(t, b.db, acme.ID, models.WebhookInput{Name: ptr("Acme HR sync")})
+	crm := mustCreateWebhook(t, b.db, globex.ID, models.WebhookInput{Name: ptr("Globex CRM")})
+	sent, err := b.db.CreateTestMessage(bg, models.NewID("msg_"), hr.ID, "course.completed", []byte(`{}`), "", time.Now())
+	require.NoError(t, err)
+	require.NoError(t, b.db.RecordAttempt(bg, models.AttemptResult{MessageID: sent.ID, WebhookID: hr.ID, Trigger: models.TriggerTest,
+		StartedAt: time.Now(), URL: hr.URL, Method: "POST", Status: 200, Success: true, Duration: 1234 * time.Millisecond}, nil))
+	other, err := b.db.CreateTestMessage(bg, models.NewID("msg_"), crm.ID, "course.completed", []byte(`{}`), "", time.Now())
+	require.NoError(t, err)
+	ctx := chrome(t)
+	signInAs(t, ctx, b.srv.URL, admin.Email, pw, `[data-testid="dashboard"]`)
+
+	// Other tests of the package share the database: rows are looked for by id, not counted.
+	row := func(id string) string { return `[data-testid="message-` + id + `"]` }
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/deliveries"), chromedp.WaitVisible(chromedp.CSS(row(other.ID))), chromedp.WaitVisible(chromedp.CSS(row(sent.ID))))
+	require.Equal(t, "1234 ms", text(t, ctx, row(sent.ID)+` [data-testid="duration"]`))
+	require.Equal(t, "—", text(t, ctx, row(other.ID)+` [data-testid="duration"]`))
+
+	// By webhook: the other partner's message goes, the filter is named, with a way back.
+	choose(t, ctx, "#f-webhook_id", hr.ID)
+	step(t, ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid="active-filters"]`)), chromedp.WaitNotPresent(chromedp.CSS(row(other.ID))),
+		chromedp.WaitVisible(chromedp.CSS(row(sent.ID))))
+	require.Contains(t, text(t, ctx, `[data-testid="active-filters"]`), "webhook: Acme HR sync")
+	screenshot(t, ctx, "deliveries-filtered")
+
+	// Nothing matches: the page says the filters did it.
+	choose(t, ctx, "#f-state", "failed")
+	step(t, ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid="empty"]`)))
+	require.Contains(t, text(t, ctx, `[data-testid="empty"]`), "No messages match these filters.")
+	screenshot(t, ctx, "deliveries-filtered-empty")
+
+	// Clear brings every message back.
+	step(t, ctx, chromedp.Click(chromedp.CSS(`[data-testid="clear-filters"]`)), chromedp.WaitVisible(chromedp.CSS(row(other.ID))),
+		chromedp.WaitVisible(chromedp.CSS(row(sent.ID))), chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="active-filters"]`)))
+
+	// By partner.
+	choose(t, ctx, "#f-partner_id", globex.ID)
+	step(t, ctx, chromedp.WaitNotPresent(chromedp.CSS(row(sent.ID))), chromedp.WaitVisible(chromedp.CSS(row(other.ID))))
+	require.Contains(t, text(t, ctx, `[data-testid="active-filters"]`), "partner: "+globex.Name)
+	screenshot(t, ctx, "deliveries-by-partner")
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -17,7 +18,36 @@ import (
 func toMessageRowView(m *models.MessageRow) views.MessageRowView {
 	return views.MessageRowView{ID: m.ID, WebhookID: m.WebhookID, WebhookName: m.WebhookName, Kind: m.Kind, State: m.State,
 		EventTypes: m.EventTypes, ObjectIDs: m.ObjectIDs, Changes: m.ChangeCount, Attempts: m.AttemptCount,
-		LastStatus: m.LastStatus, LastError: m.LastError, LastAttemptAt: m.LastAttemptAt, NextAttemptAt: m.NextAttemptAt, CreatedAt: m.CreatedAt}
+		LastStatus: m.LastStatus, LastError: m.LastError, LastAttemptAt: m.LastAttemptAt, NextAttemptAt: m.NextAttemptAt, CreatedAt: m.CreatedAt, LastDurationMs: m.LastDurationMs}
+}
+
+// deliveryFilterOptions fills the choices of the log's webhook and partner filters with what
+// the user may see: a partner's users choose among its webhooks only, and no partner.
+func (s *Server) deliveryFilterOptions(r *http.Request, p *views.DeliveriesProps) error {
+	scope := partnerScope(r)
+	hooks, _, err := s.db.FindWebhooks(r.Context(), models.WebhookFilter{PartnerID: scope, Limit: models.MaxPageSize})
+	if err != nil {
+		return err
+	}
+	seen := false
+	for _, h := range hooks {
+		p.Webhooks = append(p.Webhooks, views.Option{Value: h.ID, Label: h.Name})
+		seen = seen || h.ID == p.Filter.WebhookID
+	}
+	if !seen && p.Filter.WebhookID != "" {
+		p.Webhooks = append(p.Webhooks, views.Option{Value: p.Filter.WebhookID, Label: p.Webhook})
+	}
+	if scope != "" {
+		return nil
+	}
+	partners, err := s.db.FindPartners(r.Context())
+	if err != nil {
+		return err
+	}
+	for _, pt := range partners {
+		p.Partners = append(p.Partners, views.Option{Value: pt.ID, Label: pt.Name})
+	}
+	return nil
 }
 
 // partnerScope is the partner whose data alone the user may see, or "" for staff and admins.
@@ -42,11 +72,14 @@ func (s *Server) eventTypeOptions(r *http.Request) ([]views.Option, error) {
 
 func (s *Server) deliveries(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := views.DeliveryFilter{WebhookID: textParam(q.Get("webhook_id")), State: q.Get("state"), EventType: textParam(q.Get("event_type")),
+	f := views.DeliveryFilter{WebhookID: textParam(q.Get("webhook_id")), PartnerID: textParam(q.Get("partner_id")), State: q.Get("state"), EventType: textParam(q.Get("event_type")),
 		ObjectID: textParam(q.Get("object_id")), CourseID: textParam(q.Get("course_id")), From: textParam(q.Get("from")), To: textParam(q.Get("to")),
 		Live: q.Get("live") == "1"}
+	if partnerScope(r) != "" {
+		f.PartnerID = "" // a partner's users see their own partner's log only
+	}
 	p := views.DeliveriesProps{Filter: f}
-	mf := models.MessageFilter{WebhookID: f.WebhookID, PartnerID: partnerScope(r), EventType: f.EventType, ObjectID: f.ObjectID, CourseID: f.CourseID}
+	mf := models.MessageFilter{WebhookID: f.WebhookID, PartnerID: cmp.Or(partnerScope(r), f.PartnerID), EventType: f.EventType, ObjectID: f.ObjectID, CourseID: f.CourseID}
 	switch f.State {
 	case "", models.MessagePending, models.MessageDelivering, models.MessageSucceeded, models.MessageRetrying, models.MessageFailed:
 		mf.State = f.State
@@ -79,6 +112,10 @@ func (s *Server) deliveries(w http.ResponseWriter, r *http.Request) {
 		p.Webhook = h.Name
 	}
 	if p.EventTypes, err = s.eventTypeOptions(r); err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if err := s.deliveryFilterOptions(r, &p); err != nil {
 		s.error(w, r, err)
 		return
 	}

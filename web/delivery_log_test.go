@@ -194,7 +194,7 @@ func TestDeliveryLog(t *testing.T) {
 		require.Contains(t, body, "garbage", "the input is kept")
 		resp, body = admin.get("/deliveries?object_id=" + url.QueryEscape("x' OR '1'='1") + "&cursor=not-a-cursor")
 		require.Equal(t, http.StatusOK, resp.StatusCode)
-		require.Contains(t, body, "No deliveries match")
+		require.Contains(t, body, "No messages match these filters.")
 		resp, body = admin.get("/deliveries?cursor=%%%")
 		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "a malformed query string")
 		require.Contains(t, body, "not a valid query string")
