@@ -60,6 +60,7 @@ type config struct {
 	AllowPrivate    bool
 	Workers         int
 	PerWebhook      int
+	MetricsToken    string
 }
 
 // loadConfig reads and validates the settings; every problem is reported at once.
@@ -154,6 +155,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.AllowPrivate = boolean("HOOKRELAY_ALLOW_PRIVATE_TARGETS", c.Development)
 	c.Workers = integer("HOOKRELAY_WORKERS", jobs.DefaultWorkersPerCPU*runtime.NumCPU(), 1, 10000)
 	c.PerWebhook = integer("HOOKRELAY_WEBHOOK_CONCURRENCY", jobs.DefaultPerWebhook, 1, 1000)
+	c.MetricsToken = str("HOOKRELAY_METRICS_TOKEN", "")
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		errs = append(errs, errors.New("HOOKRELAY_METRICS_TOKEN is not valid: use at least 16 random characters (head -c24 /dev/urandom | base64)"))
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -338,14 +343,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			<-jobsDone
 		}()
 		srv := web.New(web.Config{
-			Development: cfg.Development,
-			BaseURL:     cfg.BaseURL,
-			SecretKey:   key,
-			Version:     version,
-			Targets:     jobs.TargetPolicy{RequireHTTPS: !cfg.Development, AllowPrivate: cfg.AllowPrivate},
-			Sender:      runner.Sender(),
-			Metrics:     metrics,
-			Registry:    reg,
+			Development:  cfg.Development,
+			BaseURL:      cfg.BaseURL,
+			SecretKey:    key,
+			Version:      version,
+			Targets:      jobs.TargetPolicy{RequireHTTPS: !cfg.Development, AllowPrivate: cfg.AllowPrivate},
+			Sender:       runner.Sender(),
+			Metrics:      metrics,
+			Registry:     reg,
+			MetricsToken: cfg.MetricsToken,
 			Ready: func(context.Context) error {
 				select {
 				case <-runner.Stopped():

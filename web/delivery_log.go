@@ -24,7 +24,10 @@ func toMessageRowView(m *models.MessageRow) views.MessageRowView {
 // deliveryFilterOptions fills the choices of the log's webhook and partner filters with what
 // the user may see: a partner's users choose among its webhooks only, and no partner.
 func (s *Server) deliveryFilterOptions(r *http.Request, p *views.DeliveriesProps) error {
-	scope := partnerScope(r)
+	scope, err := partnerScope(r)
+	if err != nil {
+		return err
+	}
 	hooks, _, err := s.db.FindWebhooks(r.Context(), models.WebhookFilter{PartnerID: scope, Limit: models.MaxPageSize})
 	if err != nil {
 		return err
@@ -51,11 +54,19 @@ func (s *Server) deliveryFilterOptions(r *http.Request, p *views.DeliveriesProps
 }
 
 // partnerScope is the partner whose data alone the user may see, or "" for staff and admins.
-func partnerScope(r *http.Request) string {
-	if u := currentUser(r); u != nil && u.Role == models.RolePartner && u.PartnerID != nil {
-		return *u.PartnerID
+// It fails closed: a partner user without a partner (which the database's CHECK should make
+// impossible) gets errForbidden rather than the unscoped "" that would show everything.
+func partnerScope(r *http.Request) (string, error) {
+	u := currentUser(r)
+	switch {
+	case u == nil:
+		return "", errForbidden
+	case u.Role != models.RolePartner:
+		return "", nil
+	case u.PartnerID == nil || *u.PartnerID == "":
+		return "", errForbidden
 	}
-	return ""
+	return *u.PartnerID, nil
 }
 
 func (s *Server) eventTypeOptions(r *http.Request) ([]views.Option, error) {
@@ -75,11 +86,16 @@ func (s *Server) deliveries(w http.ResponseWriter, r *http.Request) {
 	f := views.DeliveryFilter{WebhookID: textParam(q.Get("webhook_id")), PartnerID: textParam(q.Get("partner_id")), State: q.Get("state"), EventType: textParam(q.Get("event_type")),
 		ObjectID: textParam(q.Get("object_id")), CourseID: textParam(q.Get("course_id")), From: textParam(q.Get("from")), To: textParam(q.Get("to")),
 		Live: q.Get("live") == "1"}
-	if partnerScope(r) != "" {
+	scope, err := partnerScope(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if scope != "" {
 		f.PartnerID = "" // a partner's users see their own partner's log only
 	}
 	p := views.DeliveriesProps{Filter: f}
-	mf := models.MessageFilter{WebhookID: f.WebhookID, PartnerID: cmp.Or(partnerScope(r), f.PartnerID), EventType: f.EventType, ObjectID: f.ObjectID, CourseID: f.CourseID}
+	mf := models.MessageFilter{WebhookID: f.WebhookID, PartnerID: cmp.Or(scope, f.PartnerID), EventType: f.EventType, ObjectID: f.ObjectID, CourseID: f.CourseID}
 	switch f.State {
 	case "", models.MessagePending, models.MessageDelivering, models.MessageSucceeded, models.MessageRetrying, models.MessageFailed:
 		mf.State = f.State

@@ -57,10 +57,14 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 }
 
 // securityHeaders sets the headers that keep pages from being framed, sniffed or fed foreign
-// scripts. Pages use no inline script or style, so the policy can be strict.
-func securityHeaders(next http.Handler) http.Handler {
+// scripts. Pages use no inline script or style, so the policy can be strict. In production
+// (https only) browsers are also told never to use plain http for this host for a year.
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		if !s.cfg.Development {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "+
 			"connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -104,6 +108,10 @@ func (s *Server) roles(allowed ...string) func(http.HandlerFunc) http.Handler {
 					target += "?" + q.Encode()
 				}
 				redirect(w, r, target)
+				return
+			}
+			if _, err := partnerScope(r); err != nil {
+				s.error(w, r, err) // a partner user without a partner sees nothing at all
 				return
 			}
 			if u.MustChangePassword && r.URL.Path != "/account/password" {

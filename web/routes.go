@@ -15,7 +15,7 @@ func (s *Server) Handler() http.Handler {
 	h = s.loadUser(h)
 	h = s.cleanInput(mux.ServeMux, h)
 	h = s.crossOrigin(h)
-	h = securityHeaders(h)
+	h = s.securityHeaders(h)
 	h = s.logRequests(h)
 	return h
 }
@@ -44,7 +44,7 @@ func (s *Server) routes() *routeTable {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	if s.cfg.Registry != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+		mux.Handle("GET /metrics", s.metricsAuth(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
 	}
 	mux.Handle("GET /static/", static.Handler())
 

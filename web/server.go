@@ -38,6 +38,8 @@ type Config struct {
 	// Metrics are served at /metrics (nil: not served) and count events received.
 	Metrics  *jobs.Metrics
 	Registry *prometheus.Registry
+	// MetricsToken, when set, is the bearer token /metrics asks for.
+	MetricsToken string
 	// Ready reports extra readiness conditions (such as the job system running); nil means ready.
 	Ready func(context.Context) error
 }

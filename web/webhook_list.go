@@ -10,6 +10,11 @@ import (
 func (s *Server) webhookList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	u := currentUser(r)
+	scope, err := partnerScope(r)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
 	f := views.WebhookListFilter{Q: textParam(q.Get("q")), PartnerID: q.Get("partner_id"), State: q.Get("state")}
 	if f.State != "" && !models.ValidWebhookState(f.State) {
 		f.State = ""
@@ -20,7 +25,7 @@ func (s *Server) webhookList(w http.ResponseWriter, r *http.Request) {
 	}
 	props := views.WebhookListProps{CanEdit: canEditWebhooks(u), Paged: mf.After != nil}
 	if u.Role == models.RolePartner {
-		mf.PartnerID, f.PartnerID = *u.PartnerID, ""
+		mf.PartnerID, f.PartnerID = scope, ""
 	} else {
 		partners, err := s.db.FindPartners(r.Context())
 		if err != nil {
