@@ -13,6 +13,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/models"
+	"github.com/prometheus/client_golang/prometheus"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 )
@@ -254,4 +255,52 @@ func TestRetentionLoop(t *testing.T) {
 	require.Empty(t, as, "its attempts go with it")
 	_, err = db.FindMessageByID(ctx, recent.ID)
 	require.NoError(t, err, "recent messages stay")
+}
+
+// The delivery counters move with each attempt, by outcome, and the gauges read the database.
+func TestMetricsMove(t *testing.T) {
+	db := testDB(t)
+	reg := prometheus.NewRegistry()
+	m := jobs.NewMetrics(reg, db)
+	rc := newReceiver(t, func(n int) int {
+		if n == 1 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	mustWebhook(t, db, rc.URL, models.WebhookInput{EventTypes: []string{"group_member.added"}})
+	startRunner(t, db, jobs.Config{Metrics: m})
+	ingest(t, db, event("group_member.added", "member", "m-1", time.Now(), `{}`))
+	waitFor(t, "the retry to succeed", 10*time.Second, func() bool { return metric(t, reg, "hookrelay_deliveries_total", "succeeded") == 1 })
+	require.Equal(t, 1.0, metric(t, reg, "hookrelay_deliveries_total", "failed"))
+	require.Equal(t, 0.0, metric(t, reg, "hookrelay_deliveries_total", "error"))
+	require.Equal(t, 2.0, metric(t, reg, "hookrelay_attempt_duration_seconds", ""), "both attempts timed")
+	require.Equal(t, 0.0, metric(t, reg, "hookrelay_backlog_messages", ""), "nothing left waiting")
+}
+
+// metric reads a series of reg: a counter or gauge's value, a histogram's count; label, when
+// set, is the value of the series' one label.
+func metric(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if label != "" && (len(m.GetLabel()) != 1 || m.GetLabel()[0].GetValue() != label) {
+				continue
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return 0
 }

@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/web"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 )
 
@@ -329,4 +331,29 @@ func decodeObject(t *testing.T, raw []byte) map[string]any {
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(raw, &m))
 	return m
+}
+
+// /metrics counts the events the API accepted, by type, and only those.
+func TestMetricsEventsReceived(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	reg := prometheus.NewRegistry()
+	s := web.New(web.Config{Development: true, SecretKey: testKey, Registry: reg, Metrics: jobs.NewMetrics(reg, b.db)},
+		b.db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	api := newAPI(t, b, models.ScopeIngest)
+	api.base = srv.URL
+	status, _ := api.call("POST", "/api/v1/events", `{"events": [{"type": "badge.awarded"}, {"type": "badge.awarded"}, {"type": "course.completed"}]}`)
+	require.Equal(t, http.StatusAccepted, status)
+	status, _ = api.call("POST", "/api/v1/events", `{"type": "no.such.type"}`)
+	require.Equal(t, http.StatusUnprocessableEntity, status)
+	resp, err := http.Get(srv.URL + "/metrics")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Contains(t, string(body), `hookrelay_events_received_total{type="badge.awarded"} 2`)
+	require.Contains(t, string(body), `hookrelay_events_received_total{type="course.completed"} 1`)
+	require.NotContains(t, string(body), `no.such.type`, "refused events are not counted")
 }
