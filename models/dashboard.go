@@ -104,6 +104,9 @@ type WebhookHealth struct {
 	VerifyFailures          int
 	NextVerifyAt            *time.Time
 	LastVerifyResult        string
+	// PendingChanges are the changes not yet in a message: an open batch window's, or those
+	// that wait while the webhook is paused or disabled.
+	PendingChanges int
 }
 
 // FindWebhookHealth reads a webhook's last 24 hours of deliveries and its verification state.
@@ -132,6 +135,10 @@ func (db *DB) FindWebhookHealth(ctx context.Context, w *Webhook, now time.Time) 
 		h.LastFailure = fmt.Sprintf("answered %d", *status)
 	default:
 		h.LastFailure = lastErr
+	}
+	err = db.Pool.QueryRow(ctx, `SELECT count(*) FROM changes WHERE webhook_id = $1 AND state = 'pending'`, w.ID).Scan(&h.PendingChanges)
+	if err != nil {
+		return h, fmt.Errorf("counting pending changes of %s: %w", w.ID, err)
 	}
 	err = db.Pool.QueryRow(ctx, `SELECT last_verified_at, failures, next_verify_at, last_result FROM endpoints WHERE url = $1`, w.URL).
 		Scan(&h.VerifiedAt, &h.VerifyFailures, &h.NextVerifyAt, &h.LastVerifyResult)

@@ -64,3 +64,24 @@ func TestMessagePageNewestAttemptFirst(t *testing.T) {
 	second, first := strings.Index(got, "#2 200"), strings.Index(got, "#1 500")
 	require.True(t, second >= 0 && first > second, "#2 before #1 in %q", got)
 }
+
+// The title's state agrees with the failing banner, and a held webhook says what waits.
+func TestWebhookPageStateAgrees(t *testing.T) {
+	failing := textOf(t, WebhookPage(WebhookDetailProps{Hook: WebhookDetail{ID: "wh_1", Name: "Sync", State: "active", FailingSince: &at}}))
+	require.Contains(t, failing, "Failing")
+	require.NotContains(t, failing, "Active")
+	paused := textOf(t, WebhookPage(WebhookDetailProps{Hook: WebhookDetail{ID: "wh_1", Name: "Sync", State: "paused", StateChangedAt: at},
+		Health: HealthView{PendingChanges: 3}}))
+	require.Contains(t, paused, "3 changes wait to be delivered.")
+	one := textOf(t, WebhookPage(WebhookDetailProps{Hook: WebhookDetail{ID: "wh_1", Name: "Sync", State: "disabled", StateChangedAt: at},
+		Health: HealthView{PendingChanges: 1}}))
+	require.Contains(t, one, "1 change waits to be delivered.")
+}
+
+// With no partner yet, the new-webhook form says what to do first.
+func TestWebhookFormWithoutPartners(t *testing.T) {
+	got := textOf(t, WebhookForm(WebhookFormProps{Errors: map[string]string{}}))
+	require.Contains(t, got, "Create a partner first")
+	got = textOf(t, WebhookForm(WebhookFormProps{Errors: map[string]string{}, Partners: []Option{{Value: "ptn_1", Label: "Acme"}}}))
+	require.NotContains(t, got, "Create a partner first")
+}

@@ -115,3 +115,26 @@ func TestBrowserDeliveryLogFilters(t *testing.T) {
 	require.Contains(t, text(t, ctx, `[data-testid="active-filters"]`), "partner: "+globex.Name)
 	screenshot(t, ctx, "deliveries-by-partner")
 }
+
+// On a phone every entry of the navigation is in sight without scrolling sideways: the current
+// page and the admin pages included.
+func TestBrowserMobileNavigation(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	u, pw := mustCreateUser(t, b.db, models.RoleAdmin, "")
+	ctx := chrome(t)
+	signInAs(t, ctx, b.srv.URL, u.Email, pw, `[data-testid="dashboard"]`)
+	step(t, ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(b.srv.URL+"/admin/audit"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="nav-audit"]`)))
+	c, cancel := context.WithTimeout(ctx, browserDeadline)
+	defer cancel()
+	hidden, err := chromedp.Run(c, chromedp.Evaluate[[]string](`[...document.querySelectorAll(".nav a")].filter(a => {
+		const r = a.getBoundingClientRect(), nav = a.closest(".nav").getBoundingClientRect();
+		return r.width === 0 || r.left < 0 || r.right > window.innerWidth || r.left < nav.left || r.right > nav.right; }).map(a => a.textContent)`))
+	require.NoError(t, err)
+	require.Empty(t, hidden, "entries out of sight at 390 px")
+	current, err := chromedp.Run(c, chromedp.Evaluate[string](`document.querySelector('.nav a[aria-current="page"]').textContent`))
+	require.NoError(t, err)
+	require.Equal(t, "Audit log", current)
+	step(t, ctx, chromedp.EmulateViewport(1280, 800))
+	screenshot(t, ctx, "nav-admin")
+}

@@ -98,7 +98,7 @@ func (s *Server) renderWebhookPage(w http.ResponseWriter, r *http.Request, secre
 	}
 	props.Health = views.HealthView{Succeeded: health.Succeeded24h, Failed: health.Failed24h, LastFailureAt: health.LastFailureAt,
 		LastFailure: health.LastFailure, VerifiedAt: health.VerifiedAt, VerifyFailures: health.VerifyFailures,
-		NextVerifyAt: health.NextVerifyAt, LastVerifyResult: health.LastVerifyResult}
+		NextVerifyAt: health.NextVerifyAt, LastVerifyResult: health.LastVerifyResult, PendingChanges: health.PendingChanges}
 	recent, _, err := s.db.FindMessages(r.Context(), models.MessageFilter{WebhookID: h.ID, Limit: 10})
 	if err != nil {
 		s.error(w, r, err)
