@@ -201,7 +201,11 @@ func TestWebhookActions(t *testing.T) {
 		var state string
 		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT state FROM changes WHERE webhook_id = $1`, h.ID).Scan(&state))
 		require.Equal(t, "dropped", state, "the backlog was dropped as asked")
-		require.Equal(t, []string{"webhook.updated", "webhook.updated", "webhook.created"}, entries(t, db, h.ID))
+		require.Equal(t, []string{"webhook.resumed", "webhook.updated", "webhook.created"}, entries(t, db, h.ID),
+			"a change of state alone is audited as pausing or resuming is, whichever surface asked")
+		_, err = db.UpdateWebhook(ctx, staff, h.ID, models.WebhookInput{Name: &got.Name, State: models.Ptr(models.WebhookActive)}, nil)
+		require.NoError(t, err)
+		require.Len(t, entries(t, db, h.ID), 3, "an update that changes nothing writes no entry")
 	})
 
 	t.Run("PauseResumeReenable", func(t *testing.T) {
@@ -246,6 +250,8 @@ func TestPartnerActions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, p.Name, got.Name, "a nil field is left as it is")
 	require.Equal(t, "LMS vendor", got.Description)
+	_, err = db.UpdatePartner(ctx, staff, p.ID, models.PartnerInput{Description: models.Ptr("LMS vendor")})
+	require.NoError(t, err)
 	_, err = db.CreatePartner(ctx, staff, models.PartnerInput{Name: &p.Name})
 	require.Equal(t, map[string]string{"name": "A partner with this name already exists."}, models.FieldErrors(err))
 	h := mustWebhook(t, db, p.ID, "")

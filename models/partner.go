@@ -126,6 +126,10 @@ func (db *DB) UpdatePartner(ctx context.Context, actor Actor, id string, in Part
 		if err := in.apply(&p, false); err != nil {
 			return nil, err
 		}
+		changes := changedFields(before, p.auditDetails())
+		if len(changes) == 0 {
+			return nil, nil
+		}
 		if err := tx.Model(&p).Updates(map[string]any{"name": p.Name, "description": p.Description, "updated_at": time.Now()}).Error; err != nil {
 			if verr := partnerNameTaken(err); verr != nil {
 				return nil, verr
@@ -133,7 +137,7 @@ func (db *DB) UpdatePartner(ctx context.Context, actor Actor, id string, in Part
 			return nil, fmt.Errorf("updating partner %s: %w", id, err)
 		}
 		return &entry{action: "partner.updated", objectType: "partner", objectID: p.ID,
-			summary: "Changed partner " + p.Name, details: changedFields(before, p.auditDetails())}, nil
+			summary: "Changed partner " + p.Name, details: changes}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -162,37 +162,44 @@ func (db *DB) UpdateWebhook(ctx context.Context, actor Actor, id string, in Webh
 		if err != nil {
 			return nil, err
 		}
+		changes := changedFields(before, w.auditDetails())
+		now := time.Now()
 		if ch.basicPass != nil {
 			w.BasicAuthPasswordEnc = sealer.Seal([]byte(*ch.basicPass))
-		}
-		w.UpdatedAt = time.Now()
-		// Only what the form edits: state, failing and rotation change elsewhere.
-		if err := tx.Omit("Partner", "CreatedAt", "State", "StateReason", "StateChangedAt", "FailingSince",
-			"SecretEnc", "PreviousSecretEnc", "PreviousSecretExpiresAt", "CreateToken").Save(w).Error; err != nil {
-			if verr := webhookNameTaken(err); verr != nil {
-				return nil, verr
-			}
-			return nil, fmt.Errorf("updating webhook %s: %w", id, err)
-		}
-		if err := saveSubscriptions(tx, w); err != nil {
-			return nil, err
-		}
-		changes := changedFields(before, w.auditDetails())
-		if ch.basicPass != nil {
 			changes["basic_auth_password"] = "changed"
 		}
+		if len(changes) > 0 {
+			w.UpdatedAt = now
+			// Only what the form edits: state, failing and rotation change elsewhere.
+			if err := tx.Omit("Partner", "CreatedAt", "State", "StateReason", "StateChangedAt", "FailingSince",
+				"SecretEnc", "PreviousSecretEnc", "PreviousSecretExpiresAt", "CreateToken").Save(w).Error; err != nil {
+				if verr := webhookNameTaken(err); verr != nil {
+					return nil, verr
+				}
+				return nil, fmt.Errorf("updating webhook %s: %w", id, err)
+			}
+			if err := saveSubscriptions(tx, w); err != nil {
+				return nil, err
+			}
+		}
+		var c StateChange
+		from := w.State
 		if in.State != nil {
-			c := StateChange{State: *in.State}
+			c = StateChange{State: *in.State}
 			if in.Backlog != nil {
 				c.Backlog = *in.Backlog
 			}
-			from, err := setState(tx, actor, w, c, w.UpdatedAt)
-			if err != nil {
+			if from, err = setState(tx, actor, w, c, now); err != nil {
 				return nil, err
 			}
-			if from != c.State {
-				changes["state"] = map[string]any{"from": from, "to": c.State, "backlog": c.Backlog}
-			}
+		}
+		switch {
+		case len(changes) == 0 && from == w.State:
+			return nil, nil // nothing changed: no entry
+		case len(changes) == 0:
+			return stateEntry(w, from, c), nil // the same entry as pausing or resuming on its own
+		case from != w.State:
+			changes["state"] = map[string]any{"from": from, "to": c.State, "backlog": c.Backlog}
 		}
 		return &entry{action: "webhook.updated", objectType: "webhook", objectID: w.ID,
 			summary: "Changed webhook " + w.Name, details: changes}, nil

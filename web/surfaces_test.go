@@ -83,6 +83,21 @@ func TestSurfacesWordErrorsAlike(t *testing.T) {
 		require.Contains(t, body, fieldsOf(got)["backlog"])
 	})
 
+	t.Run("AuditAlike", func(t *testing.T) {
+		viaForm := mustCreateWebhook(t, b.db, partner.ID, models.WebhookInput{EventTypes: []string{"institute.destroyed"}})
+		viaAPI := mustCreateWebhook(t, b.db, partner.ID, models.WebhookInput{EventTypes: []string{"institute.destroyed"}})
+		resp, _ := admin.post("/webhooks/"+viaForm.ID+"/pause", url.Values{})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		status, _ := api.call("PATCH", "/api/v1/webhooks/"+viaAPI.ID, `{"state": "paused"}`)
+		require.Equal(t, http.StatusOK, status)
+		for _, h := range []*models.Webhook{viaForm, viaAPI} {
+			es, err := b.db.FindAuditEntries(ctx, models.AuditFilter{ObjectID: h.ID})
+			require.NoError(t, err)
+			require.Equal(t, "webhook.paused", es[0].Action, "pausing is audited alike from either surface")
+			require.Equal(t, "Paused webhook "+h.Name, es[0].Summary)
+		}
+	})
+
 	t.Run("WebhookNotFound", func(t *testing.T) {
 		for _, p := range []string{"/pause", "/resume", "/delete", "/secret/reveal", "/secret/rotate", "/test"} {
 			resp, _ := admin.post("/webhooks/wh_nope"+p, url.Values{})
