@@ -154,7 +154,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.Retention = dur("HOOKRELAY_RETENTION", 720*time.Hour, time.Minute, 100*365*24*time.Hour)
 	c.AllowPrivate = boolean("HOOKRELAY_ALLOW_PRIVATE_TARGETS", c.Development)
 	c.Workers = integer("HOOKRELAY_WORKERS", jobs.DefaultWorkersPerCPU*runtime.NumCPU(), 1, 10000)
-	c.PerWebhook = integer("HOOKRELAY_WEBHOOK_CONCURRENCY", jobs.DefaultPerWebhook, 1, 1000)
+	c.PerWebhook = integer("HOOKRELAY_WEBHOOK_CONCURRENCY", jobs.DefaultPerWebhook, 1, models.MaxMaxInFlight)
 	c.MetricsToken = str("HOOKRELAY_METRICS_TOKEN", "")
 	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
 		errs = append(errs, errors.New("HOOKRELAY_METRICS_TOKEN is not valid: use at least 16 random characters (head -c24 /dev/urandom | base64)"))

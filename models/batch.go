@@ -37,6 +37,7 @@ type newMessage struct {
 	urlSuffix  string
 	eventTypes []string
 	objectIDs  []string
+	objectKeys []string // (object, object_id) as JSON arrays, for ordered delivery
 	changeIDs  []int64
 }
 
@@ -233,6 +234,7 @@ func buildMessages(kept []pendingChange, w flushWebhook, now time.Time) ([]newMe
 			if p.ObjectID != nil {
 				m.objectIDs = []string{*p.ObjectID}
 			}
+			m.objectKeys = appendObjectKey(nil, p.Object, p.ObjectID)
 			if w.appendEventType {
 				m.urlSuffix = "/" + p.Type
 			}
@@ -264,6 +266,7 @@ func buildMessages(kept []pendingChange, w flushWebhook, now time.Time) ([]newMe
 			if c.ObjectID != nil {
 				m.objectIDs = append(m.objectIDs, *c.ObjectID)
 			}
+			m.objectKeys = appendObjectKey(m.objectKeys, c.Object, c.ObjectID)
 		}
 		slices.Sort(m.eventTypes)
 		m.eventTypes = slices.Compact(m.eventTypes)
@@ -295,7 +298,7 @@ func buildMessages(kept []pendingChange, w flushWebhook, now time.Time) ([]newMe
 func queueMessages(b *pgx.Batch, webhookID string, msgs []newMessage, now time.Time) {
 	n := len(msgs)
 	ids, payloads, suffixes := make([]string, n), make([][]byte, n), make([]string, n)
-	types, objects := make([]string, n), make([]string, n)
+	types, objects, keys := make([]string, n), make([]string, n), make([]string, n)
 	counts := make([]int32, n)
 	var changeIDs []int64
 	var changeMsgs []string
@@ -304,22 +307,37 @@ func queueMessages(b *pgx.Batch, webhookID string, msgs []newMessage, now time.T
 		// Arrays of arrays must be rectangular in PostgreSQL, so they travel as JSON.
 		t, _ := json.Marshal(nonNil(m.eventTypes))
 		o, _ := json.Marshal(nonNil(m.objectIDs))
-		types[i], objects[i] = string(t), string(o)
+		k, _ := json.Marshal(nonNil(m.objectKeys))
+		types[i], objects[i], keys[i] = string(t), string(o), string(k)
 		for _, c := range m.changeIDs {
 			changeIDs = append(changeIDs, c)
 			changeMsgs = append(changeMsgs, m.id)
 		}
 	}
 	b.Queue(`
-		INSERT INTO messages (id, webhook_id, kind, state, payload, url_suffix, event_types, object_ids, change_count, next_attempt_at, created_at)
+		INSERT INTO messages (id, webhook_id, kind, state, payload, url_suffix, event_types, object_ids, object_keys, change_count, next_attempt_at, created_at)
 		SELECT id, $1, 'changes', 'pending', payload, suffix,
 		       ARRAY(SELECT jsonb_array_elements_text(types::jsonb)), ARRAY(SELECT jsonb_array_elements_text(objects::jsonb)),
-		       count, $7, $7
-		FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $8::int[]) AS m(id, payload, suffix, types, objects, count)`,
-		webhookID, ids, payloads, suffixes, types, objects, now, counts)
+		       ARRAY(SELECT jsonb_array_elements_text(keys::jsonb)), count, $7, $7
+		FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $8::int[], $9::text[]) AS m(id, payload, suffix, types, objects, count, keys)`,
+		webhookID, ids, payloads, suffixes, types, objects, now, counts, keys)
 	b.Queue(`
 		UPDATE changes c SET state = 'sent', message_id = u.message_id
 		FROM unnest($1::bigint[], $2::text[]) AS u(id, message_id) WHERE c.id = u.id AND c.state = 'pending'`, changeIDs, changeMsgs)
+}
+
+// appendObjectKey adds the (object, object_id) of a change as one string, a JSON array, unless
+// the change has no object id (such changes are neither collapsed nor ordered).
+func appendObjectKey(keys []string, object, objectID *string) []string {
+	if objectID == nil || *objectID == "" {
+		return keys
+	}
+	var o string
+	if object != nil {
+		o = *object
+	}
+	k, _ := json.Marshal([2]string{o, *objectID})
+	return append(keys, string(k))
 }
 
 func nonNil(s []string) []string {

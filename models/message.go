@@ -80,56 +80,96 @@ const waitingHooks = `hooks AS (
 			FROM hooks h WHERE h.webhook_id IS NOT NULL
 		)`
 
+// heldBack says of message m whether an earlier message of its webhook about one of the same
+// objects is still on its way (pending, retrying or delivering): for ordered webhooks m waits.
+// Earlier is by creation; one flush never makes two messages about one object.
+const heldBack = `EXISTS (
+		SELECT 1 FROM messages e WHERE e.webhook_id = m.webhook_id AND e.state IN ('pending', 'retrying', 'delivering')
+		  AND (e.created_at, e.id) < (m.created_at, m.id) AND e.object_keys && m.object_keys)`
+
 // ClaimDueMessages marks up to limit due messages of active webhooks as delivering, claimed by
 // the instance and leased to it until now+lease, and returns them, oldest due first. No webhook
-// gets more than perWebhook messages in flight across all instances, so a slow or dead receiver
+// gets more than its max_in_flight (perWebhook when it has none) messages in flight across all
+// instances, so a slow or dead receiver
 // cannot take every worker. What a dead instance held comes back through ReleaseAbandoned.
 func (db *DB) ClaimDueMessages(ctx context.Context, instance string, now time.Time, limit, perWebhook int, lease time.Duration) ([]Delivery, error) {
-	rows, err := db.Pool.Query(ctx, `
-		WITH RECURSIVE `+waitingHooks+`,
-		cand AS (
-			SELECT d.id, d.next_attempt_at FROM hooks h JOIN webhooks w ON w.id = h.webhook_id
-			CROSS JOIN LATERAL (
-				SELECT m.id, m.next_attempt_at FROM messages m
-				WHERE m.webhook_id = w.id AND m.state IN ('pending', 'retrying') AND (m.kind = 'changes' OR m.resend_requested) AND m.next_attempt_at <= $1
-				ORDER BY m.next_attempt_at
-				LIMIT greatest(0, CASE WHEN w.failing_since IS NULL THEN $4 ELSE 1 END
-				                  - (SELECT count(*) FROM messages b WHERE b.webhook_id = w.id AND b.state = 'delivering'))
-			) d
-			WHERE w.state = 'active'
-		),
-		due AS (
-			SELECT m.id FROM messages m JOIN (SELECT id FROM cand ORDER BY next_attempt_at LIMIT $2) c ON c.id = m.id
-			-- Checked again on the row as locked: another instance may have claimed it meanwhile.
-			WHERE m.state IN ('pending', 'retrying') AND m.next_attempt_at <= $1
-			FOR UPDATE OF m SKIP LOCKED
-		)
-		UPDATE messages m SET state = 'delivering', lease_until = $1::timestamptz + make_interval(secs => $3), claimed_by = $5
-		FROM due, webhooks w
-		WHERE m.id = due.id AND w.id = m.webhook_id
-		RETURNING m.id, m.kind, m.payload, m.url_suffix, m.scheduled_attempts, m.resend_requested,
-		          w.id, w.url, w.method, w.secret_enc, w.previous_secret_enc, w.previous_secret_expires_at,
-		          w.basic_auth_user, w.basic_auth_password_enc`, now, limit, lease.Seconds(), perWebhook, instance)
-	if err != nil {
-		return nil, fmt.Errorf("claiming due messages: %w", err)
-	}
 	var out []Delivery
-	for rows.Next() {
-		var d Delivery
-		w := &d.Webhook
-		if err := rows.Scan(&d.MessageID, &d.Kind, &d.Payload, &d.URLSuffix, &d.ScheduledAttempts, &d.Resend,
-			&w.ID, &w.URL, &w.Method, &w.SecretEnc, &w.PreviousSecretEnc, &w.PreviousSecretExpiresAt,
-			&w.BasicAuthUser, &w.BasicAuthPasswordEnc); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("reading claimed message: %w", err)
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		// First the webhooks with messages due, each taken by this claim alone until it commits
+		// (a transaction-level advisory lock; another claimer skips them). Then, in the next
+		// statement, whose snapshot is newer than those locks and so sees every claim made
+		// before them, the count of requests in flight and the claim itself: two instances can
+		// never both see a webhook with room for its last slot.
+		rows, err := tx.Query(ctx, `
+			WITH RECURSIVE `+waitingHooks+`,
+			due AS MATERIALIZED (
+				SELECT w.id, d.at FROM hooks h JOIN webhooks w ON w.id = h.webhook_id AND w.state = 'active'
+				CROSS JOIN LATERAL (
+					SELECT m.next_attempt_at AS at FROM messages m
+					WHERE m.webhook_id = w.id AND m.state IN ('pending', 'retrying') AND (m.kind = 'changes' OR m.resend_requested) AND m.next_attempt_at <= $1
+					  AND NOT (w.ordered AND `+heldBack+`)
+					ORDER BY m.next_attempt_at LIMIT 1) d
+				-- Webhooks already at their cap would take the places of others with room.
+				WHERE CASE WHEN w.failing_since IS NULL THEN coalesce(w.max_in_flight, $4) ELSE 1 END
+				      > (SELECT count(*) FROM messages b WHERE b.webhook_id = w.id AND b.state = 'delivering')
+				ORDER BY d.at LIMIT $2
+			)
+			SELECT id FROM due WHERE pg_try_advisory_xact_lock($3, hashtext(id))`, now, limit, claimLockClass, perWebhook)
+		if err != nil {
+			return fmt.Errorf("taking webhooks to claim from: %w", err)
 		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claiming due messages: %w", err)
-	}
-	return out, nil
+		hooks, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("taking webhooks to claim from: %w", err)
+		}
+		if len(hooks) == 0 {
+			return nil
+		}
+		rows, err = tx.Query(ctx, `
+			WITH cand AS (
+				SELECT d.id, d.next_attempt_at FROM webhooks w
+				CROSS JOIN LATERAL (
+					SELECT m.id, m.next_attempt_at FROM messages m
+					WHERE m.webhook_id = w.id AND m.state IN ('pending', 'retrying') AND (m.kind = 'changes' OR m.resend_requested) AND m.next_attempt_at <= $1
+					  AND NOT (w.ordered AND `+heldBack+`)
+					ORDER BY m.next_attempt_at
+					LIMIT greatest(0, CASE WHEN w.failing_since IS NULL THEN coalesce(w.max_in_flight, $4) ELSE 1 END
+					                  - (SELECT count(*) FROM messages b WHERE b.webhook_id = w.id AND b.state = 'delivering'))
+				) d
+				WHERE w.id = ANY ($6) AND w.state = 'active'
+			),
+			due AS (
+				SELECT m.id FROM messages m JOIN (SELECT id FROM cand ORDER BY next_attempt_at LIMIT $2) c ON c.id = m.id
+				WHERE m.state IN ('pending', 'retrying') AND m.next_attempt_at <= $1
+				FOR UPDATE OF m SKIP LOCKED
+			)
+			UPDATE messages m SET state = 'delivering', lease_until = $1::timestamptz + make_interval(secs => $3), claimed_by = $5
+			FROM due, webhooks w
+			WHERE m.id = due.id AND w.id = m.webhook_id
+			RETURNING m.id, m.kind, m.payload, m.url_suffix, m.scheduled_attempts, m.resend_requested,
+			          w.id, w.url, w.method, w.secret_enc, w.previous_secret_enc, w.previous_secret_expires_at,
+			          w.basic_auth_user, w.basic_auth_password_enc`, now, limit, lease.Seconds(), perWebhook, instance, hooks)
+		if err != nil {
+			return fmt.Errorf("claiming due messages: %w", err)
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Delivery, error) {
+			var d Delivery
+			w := &d.Webhook
+			err := row.Scan(&d.MessageID, &d.Kind, &d.Payload, &d.URLSuffix, &d.ScheduledAttempts, &d.Resend,
+				&w.ID, &w.URL, &w.Method, &w.SecretEnc, &w.PreviousSecretEnc, &w.PreviousSecretExpiresAt,
+				&w.BasicAuthUser, &w.BasicAuthPasswordEnc)
+			return d, err
+		})
+		if err != nil {
+			return fmt.Errorf("claiming due messages: %w", err)
+		}
+		return nil
+	})
+	return out, err
 }
+
+// claimLockClass is the first key of the advisory locks that claims take on webhooks.
+const claimLockClass = 7201
 
 // NextMessageDue returns when the next message of an active webhook becomes due after now (a
 // scheduled attempt), or false when nothing waits. Messages of paused and
@@ -383,6 +423,7 @@ func skipBehindProbes(ctx context.Context, tx pgx.Tx, probes []AttemptResult, po
 		JOIN webhooks w ON w.id = pm.webhook_id AND w.state = 'active' AND w.failing_since < p.started_at
 		JOIN messages m ON m.webhook_id = w.id AND m.state IN ('pending', 'retrying') AND m.kind = 'changes'
 		                AND NOT m.resend_requested AND m.next_attempt_at <= p.finished_at
+		                AND NOT (w.ordered AND `+heldBack+`)
 		ORDER BY m.id
 		FOR UPDATE OF m SKIP LOCKED`, ids, started, finished)
 	if err != nil {
@@ -477,4 +518,37 @@ func (db *DB) CountMessages(ctx context.Context, webhookID string) (int, error) 
 		return 0, fmt.Errorf("counting messages of %s: %w", webhookID, err)
 	}
 	return n, nil
+}
+
+// Hold is the earlier message an ordered webhook's message waits for, and the object they
+// share.
+type Hold struct {
+	MessageID string
+	Object    string
+	ObjectID  string
+}
+
+// FindHold returns what message id waits for, when its webhook delivers in order per object
+// and an earlier message about one of its objects is still on its way; false otherwise.
+func (db *DB) FindHold(ctx context.Context, id string) (Hold, bool, error) {
+	var h Hold
+	var key string
+	err := db.Pool.QueryRow(ctx, `
+		SELECT e.id, k FROM messages m JOIN webhooks w ON w.id = m.webhook_id AND w.ordered
+		JOIN messages e ON e.webhook_id = m.webhook_id AND e.state IN ('pending', 'retrying', 'delivering')
+		     AND (e.created_at, e.id) < (m.created_at, m.id) AND e.object_keys && m.object_keys
+		CROSS JOIN LATERAL (SELECT k FROM unnest(m.object_keys) k WHERE k = ANY (e.object_keys) LIMIT 1) s
+		WHERE m.id = $1 AND m.state IN ('pending', 'retrying')
+		ORDER BY e.created_at, e.id LIMIT 1`, id).Scan(&h.MessageID, &key)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return h, false, nil
+	} else if err != nil {
+		return h, false, fmt.Errorf("finding what %s waits for: %w", id, err)
+	}
+	var pair [2]string
+	if err := json.Unmarshal([]byte(key), &pair); err != nil {
+		return h, false, fmt.Errorf("reading object key of %s: %w", id, err)
+	}
+	h.Object, h.ObjectID = pair[0], pair[1]
+	return h, true, nil
 }

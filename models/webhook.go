@@ -23,6 +23,7 @@ const (
 	MaxBatchWindow      = 3600
 	DefaultMaxChanges   = 100
 	MaxMaxChanges       = 1000
+	MaxMaxInFlight      = 100
 	maxWebhookURLLength = 2048
 )
 
@@ -44,11 +45,16 @@ type Webhook struct {
 	Format                  string
 	BatchWindowSeconds      int
 	MaxChanges              int
-	AllEventTypes           bool
-	AllCourses              bool
-	State                   string
-	StateReason             string
-	StateChangedAt          time.Time
+	// MaxInFlight caps the requests in flight to the webhook across all instances; nil: the
+	// instance setting.
+	MaxInFlight *int
+	// Ordered holds a message back while an earlier one about the same object is on its way.
+	Ordered        bool
+	AllEventTypes  bool
+	AllCourses     bool
+	State          string
+	StateReason    string
+	StateChangedAt time.Time
 	// FailingSince is set while the webhook's latest delivery failed; it then gets one request
 	// in flight at a time.
 	FailingSince *time.Time
@@ -67,6 +73,7 @@ func (w *Webhook) auditDetails() map[string]any {
 	return map[string]any{
 		"partner_id": w.PartnerID, "name": w.Name, "url": w.URL, "method": w.Method, "format": w.Format,
 		"append_event_type": w.AppendEventType, "batch_window_seconds": w.BatchWindowSeconds, "max_changes": w.MaxChanges,
+		"max_in_flight": w.MaxInFlight, "ordered": w.Ordered,
 		"all_event_types": w.AllEventTypes, "event_types": w.EventTypes, "all_courses": w.AllCourses, "courses": w.Courses,
 		"basic_auth_user": w.BasicAuthUser, "description": w.Description,
 	}

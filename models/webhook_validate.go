@@ -26,8 +26,12 @@ type WebhookInput struct {
 	Format            *string
 	BatchWindow       *int
 	MaxChanges        *int
-	EventTypes        []string // nil: unchanged; ["*"]: all
-	Courses           []string // nil: unchanged; ["*"]: all
+	MaxInFlight       *int
+	// DefaultMaxInFlight sets max_in_flight back to the instance setting.
+	DefaultMaxInFlight bool
+	Ordered            *bool
+	EventTypes         []string // nil: unchanged; ["*"]: all
+	Courses            []string // nil: unchanged; ["*"]: all
 	// State is active (the default) or paused on create; active, paused or disabled on update.
 	State *string
 	// Backlog is what becomes of the changes that waited when an update makes the webhook
@@ -179,6 +183,19 @@ func applyWebhookInput(tx *gorm.DB, w *Webhook, in WebhookInput, isNew bool, tar
 		if w.MaxChanges < 1 || w.MaxChanges > MaxMaxChanges {
 			ve.Add("max_changes", fmt.Sprintf("Choose 1 to %d changes.", MaxMaxChanges))
 		}
+	}
+	switch {
+	case in.DefaultMaxInFlight:
+		w.MaxInFlight = nil
+	case in.MaxInFlight != nil:
+		n := *in.MaxInFlight
+		w.MaxInFlight = &n
+		if n < 1 || n > MaxMaxInFlight {
+			ve.Add("max_in_flight", fmt.Sprintf("Choose 1 to %d requests at once, or none for the default.", MaxMaxInFlight))
+		}
+	}
+	if in.Ordered != nil {
+		w.Ordered = *in.Ordered
 	}
 	if in.EventTypes != nil || isNew {
 		if err := applyEventTypes(tx, w, in.EventTypes, &ve); err != nil {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -64,6 +65,12 @@ func (f *jsonFields) boolean(name string) *bool {
 		return nil
 	}
 	return &b
+}
+
+// null reports whether the body gives name as null.
+func (f *jsonFields) null(name string) bool {
+	v, ok := f.m[name]
+	return ok && string(bytes.TrimSpace(v)) == "null"
 }
 
 func (f *jsonFields) integer(name string) *int {

@@ -20,6 +20,8 @@ type apiWebhook struct {
 	Format             string     `json:"format"`
 	BatchWindowSeconds int        `json:"batch_window_seconds"`
 	MaxChanges         int        `json:"max_changes"`
+	MaxInFlight        *int       `json:"max_in_flight"`
+	Ordered            bool       `json:"ordered"`
 	EventTypes         []string   `json:"event_types"`
 	Courses            []string   `json:"courses"`
 	State              string     `json:"state"`
@@ -33,7 +35,7 @@ type apiWebhook struct {
 func toAPIWebhook(h *models.Webhook) apiWebhook {
 	out := apiWebhook{ID: h.ID, PartnerID: h.PartnerID, Name: h.Name, URL: h.URL, Description: h.Description, Method: h.Method,
 		BasicAuthUser: h.BasicAuthUser, HasBasicAuth: h.HasBasicAuth(), AppendEventType: h.AppendEventType, Format: h.Format,
-		BatchWindowSeconds: h.BatchWindowSeconds, MaxChanges: h.MaxChanges, EventTypes: h.EventTypes, Courses: h.Courses,
+		BatchWindowSeconds: h.BatchWindowSeconds, MaxChanges: h.MaxChanges, MaxInFlight: h.MaxInFlight, Ordered: h.Ordered, EventTypes: h.EventTypes, Courses: h.Courses,
 		State: h.State, StateReason: h.StateReason, StateChangedAt: h.StateChangedAt, FailingSince: h.FailingSince, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt}
 	if h.AllEventTypes {
 		out.EventTypes = []string{"*"}
@@ -58,9 +60,18 @@ func apiWebhookInput(f *jsonFields) models.WebhookInput {
 		BasicAuthUser: f.str("basic_auth_user"), BasicAuthPassword: f.str("basic_auth_password"),
 		AppendEventType: f.boolean("append_event_type"), Format: f.str("format"),
 		BatchWindow: f.integer("batch_window_seconds"), MaxChanges: f.integer("max_changes"),
+		MaxInFlight: maxInFlight(f), DefaultMaxInFlight: f.null("max_in_flight"), Ordered: f.boolean("ordered"),
 		EventTypes: f.strings("event_types"), Courses: f.strings("courses"),
 		State: f.str("state"), Backlog: f.str("backlog"),
 	}
+}
+
+// maxInFlight reads max_in_flight, where null (the default) is not a number.
+func maxInFlight(f *jsonFields) *int {
+	if f.null("max_in_flight") {
+		return nil
+	}
+	return f.integer("max_in_flight")
 }
 
 func (s *Server) apiWebhookList(w http.ResponseWriter, r *http.Request) {

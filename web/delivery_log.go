@@ -231,6 +231,12 @@ func (s *Server) messageShow(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if hold, ok, err := s.db.FindHold(r.Context(), m.ID); err != nil {
+		s.error(w, r, err)
+		return
+	} else if ok {
+		p.HeldBy, p.HeldFor = hold.MessageID, strings.TrimSpace(hold.Object+" "+hold.ObjectID)
+	}
 	for _, c := range carried {
 		p.Changes = append(p.Changes, views.ChangeView{EventID: c.EventID, Type: c.Type, ObjectID: deref(c.ObjectID), OccurredAt: c.OccurredAt})
 	}

@@ -62,13 +62,14 @@ func TestSurfacesWordErrorsAlike(t *testing.T) {
 	t.Run("WebhookUpdate", func(t *testing.T) {
 		f := webhookForm(partner.ID, h.Name)
 		f.Set("max_changes", "0")
+		f.Set("max_in_flight", "101")
 		f.Set("format", "batch")
 		f.Set("append_event_type", "on")
 		resp, body := admin.post("/webhooks/"+h.ID, f)
 		require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
-		status, got := api.call("PATCH", "/api/v1/webhooks/"+h.ID, `{"max_changes": 0, "format": "batch", "append_event_type": true}`)
+		status, got := api.call("PATCH", "/api/v1/webhooks/"+h.ID, `{"max_changes": 0, "max_in_flight": 101, "format": "batch", "append_event_type": true}`)
 		require.Equal(t, http.StatusUnprocessableEntity, status)
-		for _, field := range []string{"max_changes", "append_event_type"} {
+		for _, field := range []string{"max_changes", "max_in_flight", "append_event_type"} {
 			require.Equal(t, fieldsOf(got)[field], formError(t, body, field), field)
 		}
 	})

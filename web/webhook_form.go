@@ -22,12 +22,13 @@ func webhookInput(r *http.Request, isNew bool) (models.WebhookInput, views.Webho
 		Secret: f.Get("secret"), Method: f.Get("method"), BasicAuthUser: f.Get("basic_auth_user"),
 		AppendEventType: f.Get("append_event_type") == "on", Format: f.Get("format"),
 		BatchWindow: f.Get("batch_window_seconds"), MaxChanges: f.Get("max_changes"),
+		MaxInFlight: f.Get("max_in_flight"), Ordered: f.Get("ordered") == "on",
 		AllEventTypes: f.Get("event_types_mode") == "all", EventTypes: f["event_types"],
 		AllCourses: f.Get("courses_mode") != "some",
 	}
 	in := models.WebhookInput{
 		Name: &v.Name, URL: &v.URL, Description: &v.Description, Method: &v.Method,
-		BasicAuthUser: &v.BasicAuthUser, AppendEventType: &v.AppendEventType, Format: &v.Format,
+		BasicAuthUser: &v.BasicAuthUser, AppendEventType: &v.AppendEventType, Format: &v.Format, Ordered: &v.Ordered,
 	}
 	if isNew {
 		in.PartnerID, in.Secret = &v.PartnerID, &v.Secret
@@ -47,6 +48,15 @@ func webhookInput(r *http.Request, isNew bool) (models.WebhookInput, views.Webho
 	} else if strings.TrimSpace(v.MaxChanges) != "" {
 		bad := -1
 		in.MaxChanges = &bad
+	}
+	// Empty: the instance's default.
+	if n, err := strconv.Atoi(strings.TrimSpace(v.MaxInFlight)); err == nil {
+		in.MaxInFlight = &n
+	} else if strings.TrimSpace(v.MaxInFlight) != "" {
+		bad := -1
+		in.MaxInFlight = &bad
+	} else {
+		in.DefaultMaxInFlight = true
 	}
 	if v.AllEventTypes {
 		in.EventTypes = []string{"*"}
@@ -157,6 +167,7 @@ func (s *Server) webhookEdit(w http.ResponseWriter, r *http.Request) {
 	v := views.WebhookFormValues{PartnerID: h.PartnerID, Name: h.Name, URL: h.URL, Description: h.Description, Method: h.Method,
 		BasicAuthUser: h.BasicAuthUser, HasBasicAuthPassword: h.BasicAuthPasswordEnc != nil, AppendEventType: h.AppendEventType,
 		Format: h.Format, BatchWindow: strconv.Itoa(h.BatchWindowSeconds), MaxChanges: strconv.Itoa(h.MaxChanges),
+		MaxInFlight: maxInFlightValue(h.MaxInFlight), Ordered: h.Ordered,
 		AllEventTypes: h.AllEventTypes, EventTypes: h.EventTypes, AllCourses: h.AllCourses}
 	p, err := s.webhookFormProps(r.Context(), h.ID, v, h.Courses, nil)
 	if err != nil {
@@ -189,4 +200,11 @@ func (s *Server) webhookUpdate(w http.ResponseWriter, r *http.Request) {
 	}
 	s.setFlash(w, r, "success", "Saved.")
 	http.Redirect(w, r, "/webhooks/"+hook.ID, http.StatusSeeOther)
+}
+
+func maxInFlightValue(n *int) string {
+	if n == nil {
+		return ""
+	}
+	return strconv.Itoa(*n)
 }

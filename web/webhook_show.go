@@ -29,7 +29,7 @@ func canEditWebhooks(u *models.User) bool {
 func (s *Server) webhookDetail(r *http.Request, h *models.Webhook) (views.WebhookDetail, error) {
 	d := views.WebhookDetail{ID: h.ID, Name: h.Name, URL: h.URL, Description: h.Description, PartnerID: h.PartnerID,
 		State: h.State, StateReason: h.StateReason, StateChangedAt: h.StateChangedAt, FailingSince: h.FailingSince, Method: h.Method,
-		AppendEventType: h.AppendEventType, Format: h.Format, BatchWindow: h.BatchWindowSeconds, MaxChanges: h.MaxChanges,
+		AppendEventType: h.AppendEventType, Format: h.Format, BatchWindow: h.BatchWindowSeconds, MaxChanges: h.MaxChanges, MaxInFlight: h.MaxInFlight, Ordered: h.Ordered,
 		BasicAuthUser: h.BasicAuthUser, HasBasicAuth: h.HasBasicAuth(), AllEventTypes: h.AllEventTypes, AllCourses: h.AllCourses,
 		CreatedAt: h.CreatedAt}
 	if h.Partner != nil {
