@@ -8,15 +8,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/models/dbtest"
 	"github.com/hookrelay/hookrelay/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
@@ -356,4 +359,88 @@ func TestMetricsEventsReceived(t *testing.T) {
 	require.Contains(t, string(body), `hookrelay_events_received_total{type="badge.awarded"} 2`)
 	require.Contains(t, string(body), `hookrelay_events_received_total{type="course.completed"} 1`)
 	require.NotContains(t, string(body), `no.such.type`, "refused events are not counted")
+}
+
+// cutProxy forwards TCP connections to target until cut, after which it refuses new ones and
+// drops the ones open: the database, as this instance sees it, is gone.
+type cutProxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &cutProxy{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *cutProxy) cut() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// With the database out of reach, pages say so with a 503 page and the API with a 503
+// problem, both with Retry-After; never a 500.
+func TestUnavailablePages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	u, err := url.Parse(dbtest.URL())
+	require.NoError(t, err)
+	proxy := newCutProxy(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	q := u.Query()
+	q.Set("connect_timeout", "2")
+	u.RawQuery = q.Encode()
+	db, err := models.Open(ctx, u.String(), 4)
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	db.Sealer = testSealer
+	s := web.New(web.Config{Development: true, SecretKey: testKey}, db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	br, _ := signedIn(t, &bundle{db: b.db, srv: srv}, models.RoleStaff)
+	api := newAPI(t, b, models.ScopeIngest)
+	api.base = srv.URL
+	resp, _ := br.get("/webhooks")
+	require.Equal(t, http.StatusOK, resp.StatusCode, "up")
+
+	proxy.cut()
+	for _, path := range []string{"/webhooks", "/", "/deliveries"} {
+		resp, body := br.get(path)
+		require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, path)
+		require.NotEmpty(t, resp.Header.Get("Retry-After"), path)
+		require.Contains(t, body, "The database cannot be reached", path)
+	}
+	r, body := api.raw("POST", "/api/v1/events", []byte(`{"type": "course.completed"}`))
+	require.Equal(t, http.StatusServiceUnavailable, r.StatusCode, string(body))
+	require.NotEmpty(t, r.Header.Get("Retry-After"))
+	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
+	require.EqualValues(t, 503, decodeObject(t, body)["status"])
 }
