@@ -304,3 +304,33 @@ func metric(t *testing.T, reg *prometheus.Registry, name, label string) float64 
 	}
 	return 0
 }
+
+// Test notifications do not count towards disabling: successful ones between failed
+// verification calls do not spare the endpoint as real deliveries would.
+func TestTestNotificationsDoNotSpare(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	vr := newVerifyReceiver(t, func(int) bool { return false })
+	w := mustWebhook(t, db, vr.URL+"/tests-only", models.WebhookInput{EventTypes: []string{"account.created"}})
+	sender := jobs.NewSender(testSealer, "test", time.Second, true)
+	startRunner(t, db, jobs.Config{VerifyInterval: 300 * time.Millisecond, VerifyThreshold: 3})
+	sent := 0
+	waitFor(t, "the webhook to be disabled", 20*time.Second, func() bool {
+		// A test notification, sent and recorded as the test panel does, after each call.
+		if n := finishedVerifications(t, db, w.ID); n > sent {
+			sent = n
+			m, err := db.CreateTestMessage(ctx, models.NewID("msg_"), w.ID, "account.created", []byte(`{}`), "", time.Now())
+			require.NoError(t, err)
+			req, err := sender.RequestFor(&models.Delivery{MessageID: m.ID, Kind: models.KindTest, Payload: m.Payload, Webhook: *w}, models.TriggerTest, time.Now())
+			require.NoError(t, err)
+			res := sender.Send(ctx, req)
+			require.True(t, res.Success, "the receiver accepts what is not a verification call")
+			require.NoError(t, db.RecordAttempt(ctx, res, nil))
+		}
+		h, err := db.FindWebhookByID(ctx, w.ID)
+		require.NoError(t, err)
+		return h.State == models.WebhookDisabled
+	})
+	require.GreaterOrEqual(t, sent, 2, "test notifications went out between the failed calls")
+	require.Equal(t, 3, finishedVerifications(t, db, w.ID), "disabled at the third failed call, as if no test had been sent")
+}
