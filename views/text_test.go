@@ -85,3 +85,15 @@ func TestWebhookFormWithoutPartners(t *testing.T) {
 	got = textOf(t, WebhookForm(WebhookFormProps{Errors: map[string]string{}, Partners: []Option{{Value: "ptn_1", Label: "Acme"}}}))
 	require.NotContains(t, got, "Create a partner first")
 }
+
+// On a webhook's page, or filtered to one webhook, the log does not repeat the webhook.
+func TestDeliveryRowsOmitTheirWebhook(t *testing.T) {
+	row := MessageRowView{ID: "msg_1", WebhookID: "wh_1", WebhookName: "Acme HR sync", State: "succeeded", CreatedAt: at}
+	all := textOf(t, DeliveryRows(DeliveriesProps{Rows: []MessageRowView{row}}))
+	require.Contains(t, all, "Acme HR sync")
+	for _, p := range []DeliveriesProps{{Rows: []MessageRowView{row}, OnWebhookPage: true}, {Rows: []MessageRowView{row}, Filter: DeliveryFilter{WebhookID: "wh_1"}}} {
+		got := textOf(t, DeliveryRows(p))
+		require.NotContains(t, got, "Acme HR sync")
+		require.NotContains(t, got, "Webhook")
+	}
+}

@@ -953,7 +953,7 @@ func WebhookPage(p WebhookDetailProps) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = DeliveryRows(DeliveriesProps{Rows: p.Recent}).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = DeliveryRows(DeliveriesProps{Rows: p.Recent, OnWebhookPage: true}).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
