@@ -10,7 +10,7 @@ import (
 )
 
 // verifyLoop makes the verification calls as they fall due: one signed call per distinct
-// endpoint URL of the active webhooks, every VerifyInterval.
+// endpoint URL of each partner's active webhooks, every VerifyInterval.
 func (r *Runner) verifyLoop(ctx context.Context) {
 	if r.cfg.VerifyInterval <= 0 {
 		return
@@ -26,7 +26,7 @@ func (r *Runner) verifyLoop(ctx context.Context) {
 		var wg sync.WaitGroup
 		for _, ep := range eps {
 			wg.Add(1)
-			go func() { defer wg.Done(); r.verify(ep.URL) }()
+			go func() { defer wg.Done(); r.verify(ep.PartnerID, ep.URL) }()
 		}
 		wg.Wait()
 		if len(eps) > 0 {
@@ -55,13 +55,14 @@ type VerificationPayload struct {
 	Timestamp time.Time `json:"timestamp"`
 }
 
-// verify makes one verification call to url, signed with the secret of every active webhook
-// that shares it, and records the outcome (which may disable them).
-func (r *Runner) verify(url string) {
+// verify makes one verification call to url for one partner, signed with the secret of every
+// active webhook of that partner that shares it, and records the outcome (which may disable
+// them). Another partner's webhooks on the same URL get their own call.
+func (r *Runner) verify(partnerID, url string) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout+30*time.Second)
 	defer cancel()
-	log := r.log.With("url", url)
-	hooks, err := r.db.FindActiveWebhooksByURL(ctx, url)
+	log := r.log.With("url", url, "partner_id", partnerID)
+	hooks, err := r.db.FindActiveWebhooksByURL(ctx, partnerID, url)
 	if err != nil || len(hooks) == 0 {
 		if err != nil {
 			log.Error("finding webhooks to verify", "err", err)
@@ -84,7 +85,7 @@ func (r *Runner) verify(url string) {
 	}
 	res := r.sender.Send(ctx, Request{MessageID: ids[0], WebhookID: hooks[0].ID, Trigger: models.TriggerSchedule, URL: url,
 		Method: "POST", Body: payload, Secrets: secrets})
-	out, err := r.db.RecordVerification(ctx, url, hookIDs, ids, payload, res, r.cfg.VerifyThreshold, now)
+	out, err := r.db.RecordVerification(ctx, partnerID, url, hookIDs, ids, payload, res, r.cfg.VerifyThreshold, now)
 	if err != nil {
 		log.Error("recording verification", "err", err)
 		return

@@ -59,7 +59,7 @@ func TestVerificationDisablesDeadEndpoint(t *testing.T) {
 	vr := newVerifyReceiver(t, func(int) bool { return false })
 	url := vr.URL + "/shared"
 	a := mustWebhook(t, db, url, models.WebhookInput{})
-	b := mustWebhook(t, db, url, models.WebhookInput{})
+	b := mustWebhook(t, db, url, models.WebhookInput{PartnerID: &a.PartnerID}) // one partner's two webhooks share a call
 	startRunner(t, db, jobs.Config{VerifyInterval: 300 * time.Millisecond, VerifyThreshold: 3})
 
 	waitFor(t, "both webhooks disabled", 15*time.Second, func() bool {
@@ -115,6 +115,57 @@ func TestVerificationDisablesDeadEndpoint(t *testing.T) {
 		return h.State == models.WebhookDisabled
 	})
 	require.Equal(t, 6, finishedVerifications(t, db, a.ID))
+}
+
+// TestVerificationPerPartner: two partners' webhooks on one URL get a call each, signed with
+// that partner's secret alone and logged with that partner's message id alone, so no partner's
+// log shows another's message id or signature.
+func TestVerificationPerPartner(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	vr := newVerifyReceiver(t, func(int) bool { return true })
+	url := vr.URL + "/two-partners"
+	a := mustWebhook(t, db, url, models.WebhookInput{})
+	b := mustWebhook(t, db, url, models.WebhookInput{})
+	require.NotEqual(t, a.PartnerID, b.PartnerID)
+	startRunner(t, db, jobs.Config{VerifyInterval: 300 * time.Millisecond, VerifyThreshold: 3})
+	waitFor(t, "a call recorded for each partner", 15*time.Second, func() bool {
+		return finishedVerifications(t, db, a.ID) >= 1 && finishedVerifications(t, db, b.ID) >= 1
+	})
+
+	ids := map[string]string{} // message id -> webhook id, from each webhook's own log
+	for _, w := range []*models.Webhook{a, b} {
+		rows, _, err := db.FindMessages(ctx, models.MessageFilter{WebhookID: w.ID, Kinds: []string{models.KindVerification}})
+		require.NoError(t, err)
+		for _, m := range rows {
+			ids[m.ID] = w.ID
+		}
+	}
+	verifiers := map[string]*standardwebhooks.Webhook{}
+	for _, w := range []*models.Webhook{a, b} {
+		s, err := db.RevealWebhookSecret(ctx, models.System, w.ID)
+		require.NoError(t, err)
+		verifiers[w.ID], err = standardwebhooks.NewWebhook(s.Current)
+		require.NoError(t, err)
+	}
+	vr.mu.Lock()
+	calls := append([]received(nil), vr.calls...)
+	vr.mu.Unlock()
+	require.GreaterOrEqual(t, len(calls), 2)
+	for _, c := range calls {
+		require.Len(t, strings.Fields(c.Header.Get("webhook-signature")), 1, "one partner's secret only")
+		owner, ok := ids[c.Header.Get("webhook-id")]
+		if !ok {
+			continue // a call whose message is not recorded yet
+		}
+		for id, v := range verifiers {
+			if id == owner {
+				require.NoError(t, v.Verify(c.Body, c.Header), "signed by its own partner's webhook")
+			} else {
+				require.Error(t, v.Verify(c.Body, c.Header), "not by the other partner's")
+			}
+		}
+	}
 }
 
 // finishedVerifications counts the recorded verification calls of a webhook.

@@ -140,7 +140,7 @@ func (db *DB) FindWebhookHealth(ctx context.Context, w *Webhook, now time.Time) 
 	if err != nil {
 		return h, fmt.Errorf("counting pending changes of %s: %w", w.ID, err)
 	}
-	err = db.Pool.QueryRow(ctx, `SELECT last_verified_at, failures, next_verify_at, last_result FROM endpoints WHERE url = $1`, w.URL).
+	err = db.Pool.QueryRow(ctx, `SELECT last_verified_at, failures, next_verify_at, last_result FROM endpoints WHERE url = $1 AND partner_id = $2`, w.URL, w.PartnerID).
 		Scan(&h.VerifiedAt, &h.VerifyFailures, &h.NextVerifyAt, &h.LastVerifyResult)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return h, fmt.Errorf("reading verification of %s: %w", w.URL, err)

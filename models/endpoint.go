@@ -9,22 +9,25 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Endpoint is one distinct URL of the active webhooks, verified on a schedule.
+// Endpoint is one distinct URL of one partner's active webhooks, verified on a schedule.
+// Partners that share a URL have an endpoint each: a call is never signed for, or logged by,
+// two partners.
 type Endpoint struct {
+	PartnerID      string
 	URL            string
 	Failures       int
 	FirstFailureAt *time.Time
 }
 
-// SyncEndpoints makes sure every URL of an active webhook has a verification schedule; the
-// first call comes one interval after the oldest such webhook was created, plus up to 10 % so
-// that calls spread out.
+// SyncEndpoints makes sure every URL of a partner's active webhooks has a verification
+// schedule; the first call comes one interval after the oldest such webhook was created, plus
+// up to 10 % so that calls spread out.
 func (db *DB) SyncEndpoints(ctx context.Context, now time.Time, interval time.Duration) error {
 	_, err := db.Pool.Exec(ctx, `
-		INSERT INTO endpoints (url, next_verify_at)
-		SELECT url, min(created_at) + make_interval(secs => $1 * (1 + random() * 0.1))
-		FROM webhooks WHERE state = 'active' GROUP BY url
-		ON CONFLICT (url) DO NOTHING`, interval.Seconds())
+		INSERT INTO endpoints (partner_id, url, next_verify_at)
+		SELECT partner_id, url, min(created_at) + make_interval(secs => $1 * (1 + random() * 0.1))
+		FROM webhooks WHERE state = 'active' GROUP BY partner_id, url
+		ON CONFLICT (partner_id, url) DO NOTHING`, interval.Seconds())
 	if err != nil {
 		return fmt.Errorf("scheduling endpoint verification: %w", err)
 	}
@@ -32,7 +35,7 @@ func (db *DB) SyncEndpoints(ctx context.Context, now time.Time, interval time.Du
 	// call moves on, so that it is never "due" for a worker that would then wait for nothing.
 	_, err = db.Pool.Exec(ctx, `
 		UPDATE endpoints d SET next_verify_at = $1::timestamptz + make_interval(secs => $2)
-		WHERE d.next_verify_at <= $1 AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.url = d.url AND w.state = 'active')`,
+		WHERE d.next_verify_at <= $1 AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.url = d.url AND w.partner_id = d.partner_id AND w.state = 'active')`,
 		now, interval.Seconds())
 	if err != nil {
 		return fmt.Errorf("moving on idle endpoints: %w", err)
@@ -45,11 +48,11 @@ func (db *DB) SyncEndpoints(ctx context.Context, now time.Time, interval time.Du
 func (db *DB) ClaimDueEndpoints(ctx context.Context, now time.Time, interval time.Duration, limit int) ([]Endpoint, error) {
 	rows, err := db.Pool.Query(ctx, `
 		UPDATE endpoints e SET next_verify_at = $1::timestamptz + make_interval(secs => $2)
-		WHERE url IN (
-			SELECT url FROM endpoints d
-			WHERE d.next_verify_at <= $1 AND EXISTS (SELECT 1 FROM webhooks w WHERE w.url = d.url AND w.state = 'active')
+		WHERE (partner_id, url) IN (
+			SELECT partner_id, url FROM endpoints d
+			WHERE d.next_verify_at <= $1 AND EXISTS (SELECT 1 FROM webhooks w WHERE w.url = d.url AND w.partner_id = d.partner_id AND w.state = 'active')
 			ORDER BY d.next_verify_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-		RETURNING url, failures, first_failure_at`, now, interval.Seconds(), limit)
+		RETURNING partner_id, url, failures, first_failure_at`, now, interval.Seconds(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("claiming endpoints to verify: %w", err)
 	}
@@ -72,10 +75,10 @@ func (db *DB) NextEndpointDue(ctx context.Context) (time.Time, bool, error) {
 	return *t, true, nil
 }
 
-// FindActiveWebhooksByURL returns the active webhooks that share an endpoint URL.
-func (db *DB) FindActiveWebhooksByURL(ctx context.Context, url string) ([]Webhook, error) {
+// FindActiveWebhooksByURL returns the active webhooks of one partner that share an endpoint URL.
+func (db *DB) FindActiveWebhooksByURL(ctx context.Context, partnerID, url string) ([]Webhook, error) {
 	var ws []Webhook
-	if err := db.Gorm.WithContext(ctx).Where("url = ? AND state = 'active'", url).Order("id").Find(&ws).Error; err != nil {
+	if err := db.Gorm.WithContext(ctx).Where("partner_id = ? AND url = ? AND state = 'active'", partnerID, url).Order("id").Find(&ws).Error; err != nil {
 		return nil, fmt.Errorf("finding webhooks of %s: %w", url, err)
 	}
 	return ws, nil
@@ -90,7 +93,7 @@ type VerificationOutcome struct {
 // RecordVerification logs one verification call as a verification message of each webhook it
 // served, and keeps the endpoint's streak: a success resets it; the threshold-th failure in a
 // row, with no successful delivery to the URL since the first of them, disables its webhooks.
-func (db *DB) RecordVerification(ctx context.Context, url string, webhookIDs []string, messageIDs []string, payload []byte,
+func (db *DB) RecordVerification(ctx context.Context, partnerID, url string, webhookIDs []string, messageIDs []string, payload []byte,
 	res AttemptResult, threshold int, now time.Time) (VerificationOutcome, error) {
 	var out VerificationOutcome
 	if len(webhookIDs) == 0 {
@@ -117,8 +120,8 @@ func (db *DB) RecordVerification(ctx context.Context, url string, webhookIDs []s
 			UPDATE endpoints SET last_verified_at = $2, last_result = $3,
 			       failures = CASE WHEN $4 THEN 0 ELSE failures + 1 END,
 			       first_failure_at = CASE WHEN $4 THEN NULL ELSE coalesce(first_failure_at, $2) END
-			WHERE url = $1
-			RETURNING failures, first_failure_at`, url, now, verificationResult(res), res.Success).Scan(&out.Failures, &firstFailure)
+			WHERE url = $1 AND partner_id = $5
+			RETURNING failures, first_failure_at`, url, now, verificationResult(res), res.Success, partnerID).Scan(&out.Failures, &firstFailure)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		} else if err != nil {
@@ -130,9 +133,9 @@ func (db *DB) RecordVerification(ctx context.Context, url string, webhookIDs []s
 		var delivered bool
 		if err := tx.QueryRow(ctx, `
 			SELECT EXISTS (SELECT 1 FROM attempts a JOIN webhooks w ON w.id = a.webhook_id
-			               WHERE w.url = $1 AND a.success AND a.trigger <> 'test' AND a.started_at >= $2
+			               WHERE w.url = $1 AND w.partner_id = $3 AND a.success AND a.trigger <> 'test' AND a.started_at >= $2
 			                 AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = a.message_id AND m.kind = 'verification'))`,
-			url, firstFailure).Scan(&delivered); err != nil {
+			url, firstFailure, partnerID).Scan(&delivered); err != nil {
 			return fmt.Errorf("checking deliveries to %s: %w", url, err)
 		}
 		if delivered {
@@ -142,7 +145,7 @@ func (db *DB) RecordVerification(ctx context.Context, url string, webhookIDs []s
 			out.Failures, firstFailure.UTC().Format("2006-01-02 15:04"), verificationResult(res))
 		rows, err := tx.Query(ctx, `
 			UPDATE webhooks SET state = 'disabled', state_reason = $2, state_changed_at = $3, updated_at = $3
-			WHERE url = $1 AND state = 'active' RETURNING id`, url, reason, now)
+			WHERE url = $1 AND partner_id = $4 AND state = 'active' RETURNING id`, url, reason, now, partnerID)
 		if err != nil {
 			return fmt.Errorf("disabling webhooks of %s: %w", url, err)
 		}

@@ -120,7 +120,7 @@ func setState(tx *gorm.DB, actor Actor, w *Webhook, c StateChange, now time.Time
 		return from, nil
 	}
 	// Turned back on by a person: earlier failed verification calls no longer count.
-	if err := tx.Exec(`UPDATE endpoints SET failures = 0, first_failure_at = NULL WHERE url = ?`, w.URL).Error; err != nil {
+	if err := tx.Exec(`UPDATE endpoints SET failures = 0, first_failure_at = NULL WHERE url = ? AND partner_id = ?`, w.URL, w.PartnerID).Error; err != nil {
 		return from, fmt.Errorf("resetting verification streak of %s: %w", w.ID, err)
 	}
 	if c.Backlog == BacklogDrop {
