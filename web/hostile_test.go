@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/stretchr/testify/require"
@@ -88,7 +89,7 @@ func fieldNames(t *testing.T) []string {
 // form and JSON values reach the handlers behind the lookups.
 type sweepFixtures map[string]string
 
-func newSweepFixtures(t *testing.T, b *bundle, partnerID, adminKey string) sweepFixtures {
+func newSweepFixtures(t *testing.T, b *bundle, partnerID, eventID string) sweepFixtures {
 	ctx := context.Background()
 	other := mustCreatePartner(t, b.db)
 	// A receiver that takes everything, so that the sweep's test notifications and resends
@@ -103,14 +104,10 @@ func newSweepFixtures(t *testing.T, b *bundle, partnerID, adminKey string) sweep
 	require.NoError(t, err)
 	et, err := b.db.CreateEventType(ctx, models.System, models.EventTypeInput{Name: "sweep." + strings.ReplaceAll(uniq("t"), "-", "_")})
 	require.NoError(t, err)
-	api := &apiClient{t: t, base: b.srv.URL, key: adminKey}
-	status, ev := api.call("POST", "/api/v1/events", `{"type": "course.completed", "object": "o", "object_id": "1"}`)
-	require.Equal(t, http.StatusAccepted, status, ev)
-	status, got := api.call("POST", "/api/v1/webhooks/"+h.ID+"/test", `{"event_type": "course.completed"}`)
-	require.Equal(t, http.StatusOK, status, got)
-	var msgID string
-	require.NoError(t, b.db.Pool.QueryRow(ctx, `SELECT id FROM messages WHERE webhook_id = $1`, h.ID).Scan(&msgID))
-	return sweepFixtures{"webhooks": h.ID, "messages": msgID, "events": ev["id"].(string), "partners": other.ID,
+	// Made two days ago, so that it stays off the first page of the logs other tests read.
+	m, err := b.db.CreateTestMessage(ctx, models.NewID("msg_"), h.ID, "course.completed", []byte(`{}`), "", time.Now().Add(-48*time.Hour))
+	require.NoError(t, err)
+	return sweepFixtures{"webhooks": h.ID, "messages": m.ID, "events": eventID, "partners": other.ID,
 		"courses": c.ID, "users": u.ID, "api-keys": k.ID, "event-types": et.Name}
 }
 
@@ -136,6 +133,7 @@ func fixtureKindBefore(pattern, ph string) string {
 // sweeper sends requests and collects every answer of 500 or more.
 type sweeper struct {
 	t        *testing.T
+	eventID  string // one event for every route: events are never deleted
 	base     string
 	requests atomic.Int64
 	mu       sync.Mutex
@@ -208,6 +206,9 @@ func TestHostileInputSweep(t *testing.T) {
 	adminBr, _ := signedIn(t, b, models.RoleAdmin)
 	partnerBr, partnerUser := signedIn(t, b, models.RolePartner)
 	sw := &sweeper{t: t, base: b.srv.URL}
+	status, ev := (&apiClient{t: t, base: b.srv.URL, key: adminKey}).call("POST", "/api/v1/events", `{"type": "course.completed", "object": "o", "object_id": "1"}`)
+	require.Equal(t, http.StatusAccepted, status, ev)
+	sw.eventID = ev["id"].(string)
 
 	routes := s.Routes()
 	// Signing in and out go last: they end the session, and failed sign-ins are throttled.
@@ -263,7 +264,7 @@ func sweepRoute(t *testing.T, sw *sweeper, b *bundle, route string, names []stri
 		method, pattern = "GET", route
 	}
 	pattern = strings.ReplaceAll(pattern, "{$}", "")
-	fx := newSweepFixtures(t, b, partnerID, adminKey)
+	fx := newSweepFixtures(t, b, partnerID, sw.eventID)
 	isAPI := strings.HasPrefix(pattern, "/api/")
 	hasBody := method == "POST" || method == "PUT" || method == "PATCH"
 	nPlaceholders := len(placeholder.FindAllString(pattern, -1))
