@@ -94,7 +94,13 @@
     }, 0);
   });
 
-  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+  // On a phone the filter bar folds behind its "Filters" button; it is open without script.
+  function foldOnPhone() {
+    if (!window.matchMedia || !window.matchMedia("(max-width: 800px)").matches) return;
+    document.querySelectorAll("details[data-fold-on-phone]").forEach(function (d) { d.open = false; });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); foldOnPhone(); });
   document.addEventListener("htmx:afterSwap", function (e) { localiseTimes(e.target); });
   document.addEventListener("htmx:confirm", function (e) {
     var el = e.target.closest("[data-confirm]");

@@ -135,6 +135,18 @@ func TestBrowserMobileNavigation(t *testing.T) {
 	current, err := chromedp.Run(c, chromedp.Evaluate[string](`document.querySelector('.nav a[aria-current="page"]').textContent`))
 	require.NoError(t, err)
 	require.Equal(t, "Audit log", current)
-	step(t, ctx, chromedp.EmulateViewport(1280, 800))
+
+	// The delivery filters fold behind a "Filters" button that opens them.
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/deliveries"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="filters-toggle"]`)))
+	evalUntil(t, ctx, "the filters folded", `document.readyState === "complete" && !document.querySelector('[data-testid="filter-box"]').open`)
+	folded, err := chromedp.Run(c, chromedp.Evaluate[bool](`!document.querySelector("#f-state").checkVisibility()`))
+	require.NoError(t, err)
+	require.True(t, folded, "the state filter is hidden until Filters is pressed")
+	step(t, ctx, chromedp.Click(chromedp.CSS(`[data-testid="filters-toggle"]`)), chromedp.WaitVisible(chromedp.CSS("#f-state")))
+	step(t, ctx, chromedp.EmulateViewport(1280, 800), chromedp.Navigate(b.srv.URL+"/admin/audit"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="nav-audit"]`)))
 	screenshot(t, ctx, "nav-admin")
+	// A page loaded on a phone, as the phone shows it: the filters folded.
+	step(t, ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(b.srv.URL+"/deliveries"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="filters-toggle"]`)))
+	evalUntil(t, ctx, "the filters folded", `document.readyState === "complete" && !document.querySelector('[data-testid="filter-box"]').open`)
+	screenshot(t, ctx, "deliveries-phone-folded")
 }
