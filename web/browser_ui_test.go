@@ -150,3 +150,21 @@ func TestBrowserMobileNavigation(t *testing.T) {
 	evalUntil(t, ctx, "the filters folded", `document.readyState === "complete" && !document.querySelector('[data-testid="filter-box"]').open`)
 	screenshot(t, ctx, "deliveries-phone-folded")
 }
+
+// The first Tab on a page reaches a visible "Skip to content" link, which moves to the page's
+// content past the navigation.
+func TestBrowserSkipToContent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	u, pw := mustCreateUser(t, b.db, models.RoleStaff, "")
+	ctx := chrome(t)
+	signInAs(t, ctx, b.srv.URL, u.Email, pw, `[data-testid="dashboard"]`)
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/webhooks"), chromedp.WaitVisible(chromedp.CSS("h1")))
+	evalUntil(t, ctx, "the page loaded", `document.readyState === "complete"`)
+	step(t, ctx, chromedp.KeyEvent("\t"))
+	evalUntil(t, ctx, "the skip link focused and in sight", `(() => { const a = document.activeElement;
+		return a && a.dataset.testid === "skip-link" && a.getBoundingClientRect().left >= 0; })()`)
+	screenshot(t, ctx, "skip-link")
+	step(t, ctx, chromedp.KeyEvent("\r"))
+	evalUntil(t, ctx, "the content focused", `document.activeElement && document.activeElement.id === "main"`)
+}
