@@ -138,7 +138,10 @@ func TestSignInThrottle(t *testing.T) {
 		checked := statuses[http.StatusUnauthorized] + statuses[http.StatusSeeOther]
 		require.Equal(t, 30, checked+statuses[http.StatusTooManyRequests], "%v", statuses)
 		require.GreaterOrEqual(t, checked, models.FreeSignInFailures, "%v", statuses)
-		require.LessOrEqual(t, checked, models.FreeSignInFailures+beyond(time.Since(start)), "%v in %s", statuses, time.Since(start))
+		// A right password among the first checked clears the email's count, as a sign-in
+		// should, and the burst's rest then meets a fresh one.
+		free := models.FreeSignInFailures * (1 + statuses[http.StatusSeeOther])
+		require.LessOrEqual(t, checked, free+beyond(time.Since(start)), "%v in %s", statuses, time.Since(start))
 	})
 
 	t.Run("ParallelPerAddress", func(t *testing.T) {
