@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 
 	"gorm.io/gorm"
 )
@@ -15,8 +17,10 @@ type Partner struct {
 	ID          string `gorm:"primaryKey"`
 	Name        string
 	Description string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// ContactEmails get mail when one of the partner's webhooks is disabled or enabled again.
+	ContactEmails StringArray `gorm:"type:text[]"`
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // FindPartnerByID returns the partner with id.
@@ -56,6 +60,8 @@ func (db *DB) FindPartners(ctx context.Context) ([]Partner, error) {
 type PartnerInput struct {
 	Name        *string
 	Description *string
+	// ContactEmails replaces the whole list when not nil; each must be a bare address.
+	ContactEmails *[]string
 }
 
 // apply checks in and copies it onto p.
@@ -79,11 +85,78 @@ func (in PartnerInput) apply(p *Partner, isNew bool) error {
 			ve.Add("description", "Use at most 2,000 characters.")
 		}
 	}
+	if in.ContactEmails != nil {
+		p.ContactEmails = checkContactEmails(*in.ContactEmails, &ve)
+	} else if isNew {
+		p.ContactEmails = StringArray{}
+	}
 	return ve.Err()
 }
 
+// MaxContactEmails is how many addresses a partner may list: enough for a team, few enough that
+// one disabled webhook does not become a mass mailing.
+const MaxContactEmails = 20
+
+// checkContactEmails returns the addresses trimmed, adding a message per bad one to ve under
+// its place in the list (contact_emails[2]), so the API and the form name the same entry.
+func checkContactEmails(in []string, ve *Error) StringArray {
+	out := make(StringArray, 0, len(in))
+	if len(in) > MaxContactEmails {
+		ve.Add("contact_emails", fmt.Sprintf("Give at most %d addresses.", MaxContactEmails))
+		return out
+	}
+	seen := map[string]bool{}
+	for i, raw := range in {
+		field := fmt.Sprintf("contact_emails[%d]", i)
+		addr := strings.TrimSpace(raw)
+		if msg := contactEmailProblem(addr); msg != "" {
+			ve.Add(field, msg)
+			continue
+		}
+		if key := strings.ToLower(addr); seen[key] {
+			ve.Add(field, fmt.Sprintf("%s is already in the list.", addr))
+			continue
+		} else {
+			seen[key] = true
+		}
+		out = append(out, addr)
+	}
+	return out
+}
+
+// contactEmailProblem says why addr is not a bare email address that mail can go to, or "".
+// net/mail decides what an address is; a display name, angle brackets or comments are refused
+// so that what is stored is exactly the address a mail's To header will carry.
+func contactEmailProblem(addr string) string {
+	if addr == "" {
+		return "Enter an email address."
+	}
+	if strings.IndexFunc(addr, func(r rune) bool { return r < 0x20 || r == 0x7f || unicode.IsControl(r) }) >= 0 {
+		return "An email address must not contain control characters or line breaks."
+	}
+	if len(addr) > 254 {
+		return "An email address has at most 254 characters."
+	}
+	a, err := mail.ParseAddress(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not an email address; write it like ops@example.com.", addr)
+	}
+	if a.Name != "" || a.Address != addr {
+		return fmt.Sprintf("Give the bare address (%s), without a name, brackets or comments.", a.Address)
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if domain := addr[at+1:]; !strings.Contains(domain, ".") || strings.HasPrefix(domain, "[") {
+		return fmt.Sprintf("%q has no mail domain; write it like ops@example.com.", addr)
+	}
+	return ""
+}
+
 func (p *Partner) auditDetails() map[string]any {
-	return map[string]any{"name": p.Name, "description": p.Description}
+	emails := []string(p.ContactEmails)
+	if emails == nil {
+		emails = []string{}
+	}
+	return map[string]any{"name": p.Name, "description": p.Description, "contact_emails": emails}
 }
 
 func partnerNameTaken(err error) error {
@@ -130,7 +203,7 @@ func (db *DB) UpdatePartner(ctx context.Context, actor Actor, id string, in Part
 		if len(changes) == 0 {
 			return nil, nil
 		}
-		if err := tx.Model(&p).Updates(map[string]any{"name": p.Name, "description": p.Description, "updated_at": time.Now()}).Error; err != nil {
+		if err := tx.Model(&p).Updates(map[string]any{"name": p.Name, "description": p.Description, "contact_emails": p.ContactEmails, "updated_at": time.Now()}).Error; err != nil {
 			if verr := partnerNameTaken(err); verr != nil {
 				return nil, verr
 			}

@@ -108,6 +108,44 @@ func (f *jsonFields) strings(name string) []string {
 	return ss
 }
 
+// stringList reads a list of strings that replaces a stored list (null or [] empties it),
+// naming each bad entry by its index (contact_emails[2]).
+func (f *jsonFields) stringList(name string) *[]string {
+	v, ok := f.m[name]
+	if !ok {
+		return nil
+	}
+	out := []string{}
+	if string(bytes.TrimSpace(v)) == "null" {
+		return &out
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(v, &raw); err != nil {
+		f.ve.Add(name, "must be a list of strings")
+		return nil
+	}
+	bad := false
+	for i, r := range raw {
+		field := name + "[" + strconv.Itoa(i) + "]"
+		var s string
+		if err := json.Unmarshal(r, &s); err != nil {
+			f.ve.Add(field, "must be a string")
+			bad = true
+			continue
+		}
+		if p := models.TextProblem(s, maxIngestBody); p != "" {
+			f.ve.Add(field, p)
+			bad = true
+			continue
+		}
+		out = append(out, s)
+	}
+	if bad {
+		return nil
+	}
+	return &out
+}
+
 // page reads the cursor and limit of a list request, answering bad ones itself.
 func page(w http.ResponseWriter, r *http.Request) (*models.Cursor, int, bool) {
 	q := r.URL.Query()

@@ -10,13 +10,18 @@ import (
 type apiPartner struct {
 	ID          string    `json:"id"`
 	Name        string    `json:"name"`
-	Description string    `json:"description"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	Description   string    `json:"description"`
+	ContactEmails []string  `json:"contact_emails"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 func toAPIPartner(p *models.Partner) apiPartner {
-	return apiPartner{ID: p.ID, Name: p.Name, Description: p.Description, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
+	emails := []string(p.ContactEmails)
+	if emails == nil {
+		emails = []string{}
+	}
+	return apiPartner{ID: p.ID, Name: p.Name, Description: p.Description, ContactEmails: emails, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 
 func (s *Server) apiPartnerList(w http.ResponseWriter, r *http.Request) {
@@ -51,7 +56,7 @@ func (s *Server) apiPartnerInput(w http.ResponseWriter, r *http.Request) (models
 	if !ok {
 		return models.PartnerInput{}, false
 	}
-	in := models.PartnerInput{Name: f.str("name"), Description: f.str("description")}
+	in := models.PartnerInput{Name: f.str("name"), Description: f.str("description"), ContactEmails: f.stringList("contact_emails")}
 	if err := f.ve.Err(); err != nil {
 		s.apiError(w, r, err)
 		return in, false

@@ -2,6 +2,8 @@ package web
 
 import (
 	"net/http"
+	"sort"
+	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/hookrelay/hookrelay/models"
@@ -31,10 +33,40 @@ func (s *Server) partnerNew(w http.ResponseWriter, r *http.Request) {
 	s.page(w, r, http.StatusOK, "New partner", "partners", views.PartnerForm(views.PartnerFormProps{}))
 }
 
-// partnerFormInput reads the partner form.
+// partnerFormInput reads the partner form. Contacts come one per line (commas also separate
+// them, as people paste lists); blank lines are ignored.
 func partnerFormInput(r *http.Request) (models.PartnerInput, views.PartnerFormProps) {
-	v := views.PartnerFormProps{Name: r.PostFormValue("name"), Description: r.PostFormValue("description")}
-	return models.PartnerInput{Name: &v.Name, Description: &v.Description}, v
+	v := views.PartnerFormProps{Name: r.PostFormValue("name"), Description: r.PostFormValue("description"),
+		ContactEmails: r.PostFormValue("contact_emails")}
+	emails := []string{}
+	for _, line := range strings.FieldsFunc(v.ContactEmails, func(r rune) bool { return r == '\n' || r == ',' || r == ';' }) {
+		if line = strings.TrimSpace(line); line != "" {
+			emails = append(emails, line)
+		}
+	}
+	return models.PartnerInput{Name: &v.Name, Description: &v.Description, ContactEmails: &emails}, v
+}
+
+// partnerFormErrors shows the messages about single addresses (contact_emails[2]) under the
+// one contacts box: each message names its address.
+func partnerFormErrors(errs map[string]string) map[string]string {
+	out := map[string]string{}
+	var contacts []string
+	for k, msg := range errs {
+		if strings.HasPrefix(k, "contact_emails[") {
+			contacts = append(contacts, msg)
+			continue
+		}
+		out[k] = msg
+	}
+	if len(contacts) > 0 {
+		sort.Strings(contacts)
+		if msg, ok := out["contact_emails"]; ok {
+			contacts = append([]string{msg}, contacts...)
+		}
+		out["contact_emails"] = strings.Join(contacts, " ")
+	}
+	return out
 }
 
 func (s *Server) partnerCreate(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +75,7 @@ func (s *Server) partnerCreate(w http.ResponseWriter, r *http.Request) {
 	p, err := s.db.CreatePartner(r.Context(), actor(r), in)
 	if err != nil {
 		s.formError(w, r, err, "New partner", "partners", func(errs map[string]string) (templ.Component, error) {
-			v.Errors = errs
+			v.Errors = partnerFormErrors(errs)
 			return views.PartnerForm(v), nil
 		})
 		return
@@ -68,7 +100,7 @@ func (s *Server) partnerShow(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	props := views.PartnerPageProps{ID: p.ID, Name: p.Name, Description: p.Description}
+	props := views.PartnerPageProps{ID: p.ID, Name: p.Name, Description: p.Description, ContactEmails: p.ContactEmails, MailOn: s.cfg.MailOn}
 	for _, h := range hooks {
 		props.Webhooks = append(props.Webhooks, views.WebhookRow{ID: h.ID, Name: h.Name, URL: h.URL, State: h.State,
 			AllEventTypes: h.AllEventTypes, EventTypes: len(h.EventTypes), AllCourses: h.AllCourses, Courses: len(h.Courses)})
@@ -85,7 +117,8 @@ func (s *Server) partnerEdit(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	s.page(w, r, http.StatusOK, "Edit "+p.Name, "partners", views.PartnerForm(views.PartnerFormProps{ID: p.ID, Name: p.Name, Description: p.Description}))
+	s.page(w, r, http.StatusOK, "Edit "+p.Name, "partners", views.PartnerForm(views.PartnerFormProps{ID: p.ID, Name: p.Name, Description: p.Description,
+		ContactEmails: strings.Join(p.ContactEmails, "\n")}))
 }
 
 func (s *Server) partnerUpdate(w http.ResponseWriter, r *http.Request) {
@@ -99,7 +132,7 @@ func (s *Server) partnerUpdate(w http.ResponseWriter, r *http.Request) {
 	p, err := s.db.UpdatePartner(r.Context(), actor(r), before.ID, in)
 	if err != nil {
 		s.formError(w, r, err, "Edit "+before.Name, "partners", func(errs map[string]string) (templ.Component, error) {
-			v.ID, v.Errors = before.ID, errs
+			v.ID, v.Errors = before.ID, partnerFormErrors(errs)
 			return views.PartnerForm(v), nil
 		})
 		return

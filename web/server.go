@@ -40,6 +40,9 @@ type Config struct {
 	Registry *prometheus.Registry
 	// MetricsToken, when set, is the bearer token /metrics asks for.
 	MetricsToken string
+	// MailOn says whether partner contacts are mailed (HOOKRELAY_SMTP_URL is set); pages say
+	// so when they are not.
+	MailOn bool
 	// Ready reports extra readiness conditions (such as the job system running); nil means ready.
 	Ready func(context.Context) error
 }
