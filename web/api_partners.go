@@ -8,8 +8,8 @@ import (
 )
 
 type apiPartner struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
 	Description   string    `json:"description"`
 	ContactEmails []string  `json:"contact_emails"`
 	CreatedAt     time.Time `json:"created_at"`
