@@ -18,8 +18,11 @@ type EventType struct {
 	Description  string
 	Sample       json.RawMessage `gorm:"type:jsonb"`
 	DeprecatedAt *time.Time
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Replacement tells receivers what to use instead once the type is deprecated ("Use
+	// test.completed."); empty when nothing replaces it.
+	Replacement string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Deprecated reports whether the type may no longer be chosen for a webhook.
@@ -51,6 +54,7 @@ type EventTypeInput struct {
 	Name        string
 	Description string
 	Sample      string
+	Replacement string
 }
 
 func (in *EventTypeInput) validate(isNew bool) (json.RawMessage, error) {
@@ -67,6 +71,10 @@ func (in *EventTypeInput) validate(isNew bool) (json.RawMessage, error) {
 	}
 	if len([]rune(in.Description)) > 1000 {
 		ve.Add("description", "Use at most 1,000 characters.")
+	}
+	in.Replacement = strings.TrimSpace(in.Replacement)
+	if len([]rune(in.Replacement)) > 500 {
+		ve.Add("replacement", "Use at most 500 characters.")
 	}
 	sample := json.RawMessage("{}")
 	if s := strings.TrimSpace(in.Sample); s != "" {
@@ -99,7 +107,7 @@ func (db *DB) CreateEventType(ctx context.Context, actor Actor, in EventTypeInpu
 	if err != nil {
 		return nil, err
 	}
-	t := &EventType{Name: in.Name, Description: in.Description, Sample: sample}
+	t := &EventType{Name: in.Name, Description: in.Description, Sample: sample, Replacement: in.Replacement}
 	err = db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
 		if err := tx.Create(t).Error; err != nil {
 			if errors.Is(err, gorm.ErrDuplicatedKey) {
@@ -115,7 +123,7 @@ func (db *DB) CreateEventType(ctx context.Context, actor Actor, in EventTypeInpu
 	return t, nil
 }
 
-// UpdateEventType changes a type's description and sample, for actor.
+// UpdateEventType changes a type's description, sample and replacement text, for actor.
 func (db *DB) UpdateEventType(ctx context.Context, actor Actor, name string, in EventTypeInput) (*EventType, error) {
 	sample, err := in.validate(false)
 	if err != nil {
@@ -123,7 +131,7 @@ func (db *DB) UpdateEventType(ctx context.Context, actor Actor, name string, in 
 	}
 	err = db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
 		res := tx.Model(&EventType{}).Where("name = ?", name).
-			Updates(map[string]any{"description": in.Description, "sample": sample, "updated_at": time.Now()})
+			Updates(map[string]any{"description": in.Description, "sample": sample, "replacement": in.Replacement, "updated_at": time.Now()})
 		if res.Error != nil {
 			return nil, fmt.Errorf("updating event type %s: %w", name, res.Error)
 		}

@@ -92,20 +92,47 @@ func (c ChangePayload) event(ts time.Time) EventPayload {
 		ObjectID: c.ObjectID, URL: c.URL, CourseID: c.CourseID, OccurredAt: c.OccurredAt, Data: c.Data}
 }
 
+// exampleAt is when the example messages were made.
+var exampleAt = time.Date(2026, 11, 22, 10, 0, 10, 0, time.UTC)
+
 // ExampleBody is a message body in format as receivers get it, made by the same code as real
 // messages, for the webhook form to show.
 func ExampleBody(format string) string {
 	object, objectID, url := "training", "345345", "https://lms.example.com/t/345345"
-	ts := time.Date(2026, 11, 22, 10, 0, 10, 0, time.UTC)
-	c := ChangePayload{EventID: "evt_01j9…", Type: "training.updated", Action: "update", Object: &object, ObjectID: &objectID,
-		URL: &url, OccurredAt: ts.Add(-10 * time.Second), Data: json.RawMessage(`{"title": "New Student Orientation"}`)}
-	var v any = BatchPayload{ID: "msg_01j9…", Type: "changes", Timestamp: ts, Changes: []ChangePayload{c}}
+	b, err := exampleBody(format, ChangePayload{EventID: "evt_01j9…", Type: "training.updated", Action: "update", Object: &object,
+		ObjectID: &objectID, URL: &url, OccurredAt: exampleAt.Add(-10 * time.Second), Data: json.RawMessage(`{"title": "New Student Orientation"}`)})
+	if err != nil {
+		panic(err) // fixed input: only on a programming error
+	}
+	return b
+}
+
+// SampleBody is the body a receiver gets in format for one event of type t whose data is the
+// type's sample, made by the same code as real messages, for the event catalogue. The event
+// is about an object of the type's object (its name before the last dot) with a made-up id,
+// and carries no URL or course, which real events have when the platform posts them.
+func SampleBody(t *EventType, format string) (string, error) {
+	object, objectID := objectOf(t.Name), "345345"
+	c := ChangePayload{EventID: "evt_01j9…", Type: t.Name, Action: DefaultAction(t.Name),
+		OccurredAt: exampleAt.Add(-10 * time.Second), Data: t.Sample}
+	if object != "" {
+		c.Object, c.ObjectID = &object, &objectID
+	}
+	if len(c.Data) == 0 {
+		c.Data = json.RawMessage("{}")
+	}
+	return exampleBody(format, c)
+}
+
+// exampleBody is the body of a message in format carrying the one change c, pretty-printed.
+func exampleBody(format string, c ChangePayload) (string, error) {
+	var v any = BatchPayload{ID: "msg_01j9…", Type: "changes", Timestamp: exampleAt, Changes: []ChangePayload{c}}
 	if format == FormatEvent {
-		v = c.event(ts)
+		v = c.event(exampleAt)
 	}
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		panic(fmt.Sprintf("encoding example body: %v", err)) // fixed input: only on a programming error
+		return "", fmt.Errorf("encoding an example %s body of %s: %w", format, c.Type, err)
 	}
-	return string(b)
+	return string(b), nil
 }

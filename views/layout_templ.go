@@ -34,9 +34,9 @@ type navItem struct {
 
 func navFor(u *CurrentUser) (main []navItem, admin []navItem) {
 	if u.Role == "partner" {
-		return []navItem{{"webhooks", "/webhooks", "Webhooks"}, {"deliveries", "/deliveries", "Deliveries"}}, nil
+		return []navItem{{"webhooks", "/webhooks", "Webhooks"}, {"deliveries", "/deliveries", "Deliveries"}, {"catalogue", "/event-types", "Event catalogue"}}, nil
 	}
-	main = []navItem{{"dashboard", "/", "Dashboard"}, {"webhooks", "/webhooks", "Webhooks"}, {"deliveries", "/deliveries", "Deliveries"}, {"events", "/events", "Events"}}
+	main = []navItem{{"dashboard", "/", "Dashboard"}, {"webhooks", "/webhooks", "Webhooks"}, {"deliveries", "/deliveries", "Deliveries"}, {"events", "/events", "Events"}, {"catalogue", "/event-types", "Event catalogue"}}
 	if u.Role == "admin" {
 		admin = []navItem{{"partners", "/admin/partners", "Partners"}, {"event-types", "/admin/event-types", "Event types"}, {"courses", "/admin/courses", "Courses"}, {"users", "/admin/users", "Users"}, {"api-keys", "/admin/api-keys", "API keys"}, {"audit", "/admin/audit", "Audit log"}}
 	}

@@ -7,11 +7,13 @@ import (
 )
 
 type apiEventType struct {
-	Name         string          `json:"name"`
-	Description  string          `json:"description"`
-	Deprecated   bool            `json:"deprecated"`
-	DeprecatedAt *time.Time      `json:"deprecated_at"`
-	Sample       json.RawMessage `json:"sample"`
+	Name         string     `json:"name"`
+	Description  string     `json:"description"`
+	Deprecated   bool       `json:"deprecated"`
+	DeprecatedAt *time.Time `json:"deprecated_at"`
+	// Replacement is what to use instead of a deprecated type; null when nothing is named.
+	Replacement *string         `json:"replacement"`
+	Sample      json.RawMessage `json:"sample"`
 }
 
 func (s *Server) apiEventTypeList(w http.ResponseWriter, r *http.Request) {
@@ -22,8 +24,12 @@ func (s *Server) apiEventTypeList(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]apiEventType, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, apiEventType{Name: t.Name, Description: t.Description, Deprecated: t.Deprecated(),
-			DeprecatedAt: t.DeprecatedAt, Sample: t.Sample})
+		e := apiEventType{Name: t.Name, Description: t.Description, Deprecated: t.Deprecated(),
+			DeprecatedAt: t.DeprecatedAt, Sample: t.Sample}
+		if t.Replacement != "" {
+			e.Replacement = &t.Replacement
+		}
+		out = append(out, e)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"event_types": out})
 }

@@ -34,11 +34,13 @@ func (s *Server) eventTypeNew(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) eventTypeCreate(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 128<<10)
-	in := models.EventTypeInput{Name: r.PostFormValue("name"), Description: r.PostFormValue("description"), Sample: r.PostFormValue("sample")}
+	in := models.EventTypeInput{Name: r.PostFormValue("name"), Description: r.PostFormValue("description"), Sample: r.PostFormValue("sample"),
+		Replacement: r.PostFormValue("replacement")}
 	t, err := s.db.CreateEventType(r.Context(), actor(r), in)
 	if err != nil {
 		s.formError(w, r, err, "New event type", "event-types", func(errs map[string]string) (templ.Component, error) {
-			return views.EventTypeForm(views.EventTypeFormProps{IsNew: true, Name: in.Name, Description: in.Description, Sample: in.Sample, Errors: errs}), nil
+			return views.EventTypeForm(views.EventTypeFormProps{IsNew: true, Name: in.Name, Description: in.Description, Sample: in.Sample,
+				Replacement: in.Replacement, Errors: errs}), nil
 		})
 		return
 	}
@@ -53,16 +55,17 @@ func (s *Server) eventTypeEdit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.page(w, r, http.StatusOK, t.Name, "event-types",
-		views.EventTypeForm(views.EventTypeFormProps{Name: t.Name, Description: t.Description, Sample: prettyBytes(t.Sample)}))
+		views.EventTypeForm(views.EventTypeFormProps{Name: t.Name, Description: t.Description, Sample: prettyBytes(t.Sample), Replacement: t.Replacement}))
 }
 
 func (s *Server) eventTypeUpdate(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 128<<10)
 	name := r.PathValue("name")
-	in := models.EventTypeInput{Description: r.PostFormValue("description"), Sample: r.PostFormValue("sample")}
+	in := models.EventTypeInput{Description: r.PostFormValue("description"), Sample: r.PostFormValue("sample"), Replacement: r.PostFormValue("replacement")}
 	if _, err := s.db.UpdateEventType(r.Context(), actor(r), name, in); err != nil {
 		s.formError(w, r, err, name, "event-types", func(errs map[string]string) (templ.Component, error) {
-			return views.EventTypeForm(views.EventTypeFormProps{Name: name, Description: in.Description, Sample: in.Sample, Errors: errs}), nil
+			return views.EventTypeForm(views.EventTypeFormProps{Name: name, Description: in.Description, Sample: in.Sample,
+				Replacement: in.Replacement, Errors: errs}), nil
 		})
 		return
 	}

@@ -57,6 +57,7 @@ func (s *Server) routes() *routeTable {
 	mux.Handle("GET /{$}", s.anyone(s.dashboard))
 	mux.Handle("GET /account/password", s.anyone(s.passwordForm))
 	mux.Handle("POST /account/password", s.anyone(s.passwordChange))
+	mux.Handle("GET /event-types", s.anyone(s.catalogue))
 
 	// Webhooks: staff configure, partners see their own.
 	mux.Handle("GET /webhooks", s.anyone(s.webhookList))
