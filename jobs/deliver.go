@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -118,7 +117,7 @@ func (s *Sender) Send(ctx context.Context, r Request) models.AttemptResult {
 	}
 	fail := func(err error) models.AttemptResult {
 		res.Duration = time.Since(start)
-		res.Error = describeError(err)
+		res.Error = DescribeError(err, s.timeout)
 		return res
 	}
 	sig, err := Sign(r.Secrets, r.MessageID, start, r.Body)
@@ -158,7 +157,7 @@ func (s *Sender) Send(ctx context.Context, r Request) models.AttemptResult {
 	res.ResponseBody = body
 	res.Success = Success(resp.StatusCode)
 	if err != nil && !res.Truncated {
-		res.Error = "reading response: " + describeError(err)
+		res.Error = "reading the answer: " + DescribeError(err, s.timeout)
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode <= 308 {
 		res.Error = "redirect, not followed"
@@ -174,19 +173,6 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// describeError turns a transport error into words for the delivery log.
-func describeError(err error) string {
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		return "timed out: " + err.Error()
-	case errors.Is(err, ssrf.ErrProhibitedIP), errors.Is(err, ssrf.ErrProhibitedNetwork), errors.Is(err, ssrf.ErrProhibitedPort):
-		return "refused: the address is private, loopback or otherwise not public: " + err.Error()
-	default:
-		return err.Error()
-	}
 }
 
 // RetryPolicy is the fixed exponential schedule of SPEC "Delivery"; it lives with the messages
