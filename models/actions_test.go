@@ -288,7 +288,7 @@ func TestDeliveryActions(t *testing.T) {
 	}
 
 	t.Run("TestNotification", func(t *testing.T) {
-		m, res, err := db.SendTestNotification(ctx, staff, h.ID, "course.completed", send)
+		m, res, err := db.SendTestNotification(ctx, staff, h.ID, "course.completed", "", send)
 		require.NoError(t, err)
 		require.Equal(t, http.StatusAccepted, res.Status)
 		require.Equal(t, 1, hits)
@@ -297,11 +297,27 @@ func TestDeliveryActions(t *testing.T) {
 		got, err := db.FindMessageByID(ctx, m.ID)
 		require.NoError(t, err)
 		require.Equal(t, models.MessageSucceeded, got.State)
-		_, _, err = db.SendTestNotification(ctx, staff, h.ID, "no.such", send)
+		_, _, err = db.SendTestNotification(ctx, staff, h.ID, "no.such", "", send)
 		require.Equal(t, map[string]string{"event_type": `"no.such" is not a catalogued event type.`}, models.FieldErrors(err))
 		require.Equal(t, 1, hits, "nothing sent")
-		_, _, err = db.SendTestNotification(ctx, staff, "wh_nope", "course.completed", send)
+		_, _, err = db.SendTestNotification(ctx, staff, "wh_nope", "course.completed", "", send)
 		require.ErrorIs(t, err, models.ErrNotFound)
+
+		// Data typed by a person goes out instead of the sample, compacted; bad data is refused
+		// by name and nothing is sent.
+		m, _, err = db.SendTestNotification(ctx, staff, h.ID, "course.completed", "{\n  \"score\": 97,\n  \"note\": \"typed\"\n}", send)
+		require.NoError(t, err)
+		require.Equal(t, 2, hits)
+		require.Contains(t, string(m.Payload), `"data":{"score":97,"note":"typed"}`)
+		for data, want := range map[string]string{
+			`{"score": 97,}`: "This is not valid JSON: invalid character '}' looking for beginning of object key string (at character 14).",
+			`[1, 2]`:         `Enter a JSON object, such as {"title": "New Student Orientation"}.`,
+			`null`:           `Enter a JSON object, such as {"title": "New Student Orientation"}.`,
+		} {
+			_, _, err = db.SendTestNotification(ctx, staff, h.ID, "course.completed", data, send)
+			require.Equal(t, map[string]string{"data": want}, models.FieldErrors(err), data)
+		}
+		require.Equal(t, 2, hits, "nothing sent")
 	})
 
 	t.Run("Resend", func(t *testing.T) {
@@ -386,7 +402,7 @@ func TestTestNotificationBodies(t *testing.T) {
 			h, err := db.CreateWebhook(ctx, staff, models.WebhookInput{PartnerID: &p.ID, Name: models.Ptr(uniq(format)), URL: models.Ptr("http://127.0.0.1:9/"),
 				EventTypes: []string{"*"}, Format: &format, AppendEventType: models.Ptr(format == models.FormatEvent)}, nil)
 			require.NoError(t, err)
-			m, _, err := db.SendTestNotification(ctx, staff, h.ID, "training.updated", send)
+			m, _, err := db.SendTestNotification(ctx, staff, h.ID, "training.updated", "", send)
 			require.NoError(t, err)
 			example := []byte(models.ExampleBody(format))
 			require.NotContains(t, topKeys(t, example), "test", "real messages carry no test mark")

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -264,29 +265,39 @@ func createTestMessage(tx *gorm.DB, id, webhookID, eventType string, payload []b
 // reports it. jobs.Sender provides it; the domain cannot import jobs.
 type SendFunc func(ctx context.Context, d *Delivery, trigger string, now time.Time) (AttemptResult, error)
 
-// SendTestNotification sends webhook webhookID a test notification of eventType (with the type's
-// sample data) now through send, for actor, and records it as a test message that is never
-// retried. The message and its audit entry commit before the request goes out, so the log
+// SendTestNotification sends webhook webhookID a test notification of eventType now through
+// send, for actor, and records it as a test message that is never retried. It carries data, a
+// JSON object as typed by a person or script, or the type's sample when data is blank. The message and its audit entry commit before the request goes out, so the log
 // shows it even when the receiver hangs; the attempt is recorded like any other.
-func (db *DB) SendTestNotification(ctx context.Context, actor Actor, webhookID, eventType string, send SendFunc) (*Message, AttemptResult, error) {
+func (db *DB) SendTestNotification(ctx context.Context, actor Actor, webhookID, eventType, data string, send SendFunc) (*Message, AttemptResult, error) {
 	var res AttemptResult
 	w, err := db.FindWebhookByID(ctx, webhookID)
 	if err != nil {
 		return nil, res, err
 	}
+	var ve Error
+	var t *EventType
 	if strings.TrimSpace(eventType) == "" {
-		return nil, res, Invalid("event_type", "Choose an event type from the catalogue.")
-	}
-	t, err := db.FindEventTypeByName(ctx, eventType)
-	if errors.Is(err, ErrNotFound) {
-		return nil, res, Invalid("event_type", fmt.Sprintf("%q is not a catalogued event type.", eventType))
+		ve.Add("event_type", "Choose an event type from the catalogue.")
+	} else if t, err = db.FindEventTypeByName(ctx, eventType); errors.Is(err, ErrNotFound) {
+		ve.Add("event_type", fmt.Sprintf("%q is not a catalogued event type.", eventType))
 	} else if err != nil {
+		return nil, res, err
+	}
+	var sample json.RawMessage
+	if strings.TrimSpace(data) != "" {
+		var p string
+		if sample, p = jsonObject(data, 64<<10); p != "" {
+			ve.Add("data", p)
+		}
+	}
+	if err := ve.Err(); err != nil {
 		return nil, res, err
 	}
 	now := time.Now().UTC()
 	var m *Message
 	err = db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
-		tm, err := newTestMessage(w, t, now)
+		tm, err := newTestMessage(w, t, sample, now)
 		if err != nil {
 			return nil, err
 		}
@@ -294,7 +305,7 @@ func (db *DB) SendTestNotification(ctx context.Context, actor Actor, webhookID, 
 			return nil, err
 		}
 		return &entry{action: "webhook.test_sent", objectType: "webhook", objectID: w.ID, summary: "Sent a test notification to " + w.Name,
-			details: map[string]any{"message_id": m.ID, "event_type": t.Name}}, nil
+			details: map[string]any{"message_id": m.ID, "event_type": t.Name, "own_data": sample != nil}}, nil
 	})
 	if err != nil {
 		return nil, res, err

@@ -1,7 +1,9 @@
 package models
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -57,12 +59,15 @@ func objectOf(eventType string) string {
 	return eventType[:max(0, strings.LastIndex(eventType, "."))]
 }
 
-// newTestMessage makes the body of a test notification of type t to w: the type's sample data
-// as one change of a made-up object, in w's format, marked "test": true.
-func newTestMessage(w *Webhook, t *EventType, now time.Time) (newMessage, error) {
+// newTestMessage makes the body of a test notification of type t to w: data (the type's sample
+// data when nil) as one change of a made-up object, in w's format, marked "test": true.
+func newTestMessage(w *Webhook, t *EventType, data json.RawMessage, now time.Time) (newMessage, error) {
 	ts := now.UTC().Truncate(time.Second)
 	object, objectID := objectOf(t.Name), "test-"+NewID("")[24:]
-	sample := t.Sample
+	sample := data
+	if sample == nil {
+		sample = t.Sample
+	}
 	if len(sample) == 0 {
 		sample = json.RawMessage("{}")
 	}
@@ -135,4 +140,30 @@ func exampleBody(format string, c ChangePayload) (string, error) {
 		return "", fmt.Errorf("encoding an example %s body of %s: %w", format, c.Type, err)
 	}
 	return string(b), nil
+}
+
+// jsonObject reads s as the data of a change: a JSON object of at most limit bytes whose texts
+// PostgreSQL can store. It says what is wrong in words for the person who typed it.
+func jsonObject(s string, limit int) (json.RawMessage, string) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &obj); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Sprintf("This is not valid JSON: %s (at character %d).", se.Error(), se.Offset)
+		}
+		return nil, "Enter a JSON object, such as {\"title\": \"New Student Orientation\"}."
+	} else if obj == nil {
+		return nil, "Enter a JSON object, such as {\"title\": \"New Student Orientation\"}."
+	}
+	if len(s) > limit {
+		return nil, fmt.Sprintf("Keep it under %d KiB.", limit>>10)
+	}
+	if field, p := JSONTextProblem([]byte(s), false); p != "" {
+		return nil, fmt.Sprintf("%s %s.", field, p)
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, []byte(s)); err != nil {
+		return nil, "This is not valid JSON."
+	}
+	return b.Bytes(), ""
 }

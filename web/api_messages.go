@@ -156,7 +156,7 @@ func (s *Server) apiResendFailed(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiWebhookTest(w http.ResponseWriter, r *http.Request) {
-	f, ok := readJSONObject(w, r, 16<<10)
+	f, ok := readJSONObject(w, r, 128<<10)
 	if !ok {
 		return
 	}
@@ -165,7 +165,12 @@ func (s *Server) apiWebhookTest(w http.ResponseWriter, r *http.Request) {
 		s.apiError(w, r, err)
 		return
 	}
-	m, _, err := s.db.SendTestNotification(r.Context(), actor(r), r.PathValue("id"), deref(et), s.send)
+	// data is checked by the action, as the form's is: absent or null sends the sample.
+	data := ""
+	if raw := f.m["data"]; raw != nil && string(raw) != "null" {
+		data = string(raw)
+	}
+	m, _, err := s.db.SendTestNotification(r.Context(), actor(r), r.PathValue("id"), deref(et), data, s.send)
 	if err != nil {
 		s.apiError(w, r, err)
 		return

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -49,8 +50,18 @@ func TestMessageAPI(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, status)
 	require.EqualValues(t, 0, got["resent"])
 
+	// The data of one's own, checked by the same action as the form's.
+	status, got = api.call("POST", "/api/v1/webhooks/"+h.ID+"/test", `{"event_type": "badge.awarded", "data": {"badge": "Typed by a script"}}`)
+	require.Equal(t, http.StatusOK, status, got)
+	var sent map[string]any
+	require.NoError(t, json.Unmarshal(rc.body.Load().([]byte), &sent))
+	require.Equal(t, map[string]any{"badge": "Typed by a script"}, sent["data"])
+
 	t.Run("BadInput", func(t *testing.T) {
-		status, got := api.call("POST", "/api/v1/webhooks/"+h.ID+"/test", `{}`)
+		status, got := api.call("POST", "/api/v1/webhooks/"+h.ID+"/test", `{"event_type": "badge.awarded", "data": [1, 2]}`)
+		require.Equal(t, http.StatusUnprocessableEntity, status)
+		require.Equal(t, map[string]string{"data": `Enter a JSON object, such as {"title": "New Student Orientation"}.`}, fieldsOf(got))
+		status, got = api.call("POST", "/api/v1/webhooks/"+h.ID+"/test", `{}`)
 		require.Equal(t, http.StatusUnprocessableEntity, status)
 		require.Contains(t, fieldsOf(got), "event_type")
 		status, got = api.call("POST", "/api/v1/webhooks/"+h.ID+"/test", `{"event_type": "no.such"}`)

@@ -98,22 +98,7 @@ func signInAs(t *testing.T, ctx context.Context, base, email, password, ready st
 // back, or never started.
 func clickFor(t *testing.T, ctx context.Context, sel, want string) {
 	t.Helper()
-	bound := `(() => { const el = document.querySelector(` + strconv.Quote(sel) + `);
-		const owner = el && (el.closest("[hx-post],[hx-get]") || el.form);
-		return document.readyState === "complete" && typeof htmx === "object" && !!owner && !!owner["htmx-internal-data"]; })()`
-	deadline := time.Now().Add(browserDeadline)
-	for {
-		c, cancel := context.WithTimeout(ctx, 5*time.Second)
-		ok, err := chromedp.Run(c, chromedp.Evaluate[bool](bound))
-		cancel()
-		if err == nil && ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("htmx never bound %s (%v)", sel, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitBound(t, ctx, sel)
 	tc, tcancel := context.WithTimeout(ctx, browserDeadline)
 	_, err := chromedp.Run(tc, chromedp.Evaluate[bool](`(() => { window.__trace = []; const t0 = performance.now();
 		for (const n of ["click", "submit", "htmx:beforeRequest", "htmx:afterRequest", "htmx:sendError", "htmx:responseError", "htmx:swapError", "htmx:afterSwap", "htmx:abort", "htmx:timeout"])
@@ -128,6 +113,37 @@ func clickFor(t *testing.T, ctx context.Context, sel, want string) {
 		defer cancel()
 		trace, _ := chromedp.Run(d, chromedp.Evaluate[[]string](`window.__trace || []`))
 		t.Fatalf("nothing showed %s after clicking %s: %v\nevents: %v", want, sel, err, trace)
+	}
+}
+
+// waitBound waits until htmx has bound the element that sel's requests come from (sel itself,
+// the closest element with hx-post or hx-get, or its form): an event before that goes
+// unheard, or posts the form without htmx.
+func waitBound(t *testing.T, ctx context.Context, sel string) {
+	t.Helper()
+	bound := `(() => { const el = document.querySelector(` + strconv.Quote(sel) + `);
+		const owner = el && (el.closest("[hx-post],[hx-get]") || el.form);
+		return document.readyState === "complete" && typeof htmx === "object" && !!owner && !!owner["htmx-internal-data"]; })()`
+	deadline := time.Now().Add(browserDeadline)
+	for {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ok, err := chromedp.Run(c, chromedp.Evaluate[bool](bound))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("htmx never bound %s (%v)", sel, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// discard makes an action that yields a value a step that yields none.
+func discard[T any](a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := a(ctx, t)
+		return chromedp.Void{}, err
 	}
 }
 
@@ -321,12 +337,33 @@ func TestBrowserDeliveryFlow(t *testing.T) {
 	}
 	signIn(admin.Email, pw)
 
-	// A test notification, answered in place.
-	step(t, ctx, chromedp.Navigate(b.srv.URL+"/webhooks/"+h.ID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="test-panel"]`)),
-		chromedp.SetValue(chromedp.CSS(`[data-testid="test-type"]`), "test.completed"))
+	// A test notification, answered in place. Choosing a type brings its sample into the data
+	// box; data typed there is checked (the error under the box, the input kept), then sent,
+	// and the page's recent deliveries show the new message without a reload.
+	sample, err := b.db.FindEventTypeByName(bg, "test.completed")
+	require.NoError(t, err)
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/webhooks/"+h.ID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="test-panel"]`)))
+	waitBound(t, ctx, "#f-event_type")
+	step(t, ctx, chromedp.SetValue(chromedp.CSS(`#f-event_type`), "test.completed"),
+		discard(chromedp.Evaluate[bool](`document.querySelector("#f-data").dataset.old = "1"; document.querySelector("#f-event_type").dispatchEvent(new Event("change", {bubbles: true}))`)),
+		discard(chromedp.Poll[bool](`(() => { const box = document.querySelector("#f-data"); if (box.dataset.old) return false;
+			try { return JSON.stringify(JSON.parse(box.value)) === JSON.stringify(`+string(sample.Sample)+`) } catch (e) { return false } })()`, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(browserDeadline))))
+	step(t, ctx, chromedp.SetValue(chromedp.CSS(`#f-data`), `{"score": 97,}`))
+	clickFor(t, ctx, `[data-testid="send-test"]`, `[data-testid="error-data"]`)
+	require.Contains(t, text(t, ctx, `[data-testid="error-data"]`), "not valid JSON")
+	kept, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#f-data").value + " " + document.querySelector("#f-event_type").value`))
+	require.NoError(t, err)
+	require.Equal(t, `{"score": 97,} test.completed`, kept, "the input is kept")
+	screenshot(t, ctx, "test-notification-error")
+	hits := rc.hits.Load()
+	step(t, ctx, chromedp.SetValue(chromedp.CSS(`#f-data`), `{"score": 97}`))
 	clickFor(t, ctx, `[data-testid="send-test"]`, `[data-testid="test-result"]`)
 	require.Equal(t, "200", text(t, ctx, `[data-testid="test-status"]`))
 	require.Contains(t, text(t, ctx, `[data-testid="test-response"]`), "received")
+	require.Equal(t, hits+1, rc.hits.Load(), "sent once, after the bad try sent nothing")
+	require.Contains(t, string(rc.body.Load().([]byte)), `"data":{"score":97}`)
+	testMsg := text(t, ctx, `[data-testid="test-result"] a.mono`)
+	step(t, ctx, chromedp.WaitVisible(chromedp.CSS(`#recent-deliveries [data-testid="message-`+testMsg+`"]`)))
 	screenshot(t, ctx, "test-notification")
 
 	// An event posted while the receiver fails: its retries show, then the admin resends.

@@ -3,10 +3,12 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -182,9 +184,36 @@ func TestDeliveryLog(t *testing.T) {
 		require.NotEmpty(t, rows)
 		require.Equal(t, models.MessageSucceeded, rows[0].State)
 
+		// The answer also brings the page's recent deliveries, the new message first.
+		recent := body[strings.Index(body, `id="recent-deliveries"`):]
+		require.Contains(t, body, `hx-swap-oob="true"`)
+		require.Contains(t, recent, `data-testid="message-`+rows[0].ID+`"`)
+
 		resp, body = admin.do("POST", "/webhooks/"+h.ID+"/test", url.Values{"event_type": {"nope.nope"}}, map[string]string{"HX-Request": "true"})
-		require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
-		require.Contains(t, body, "not a catalogued event type")
+		require.Equal(t, http.StatusOK, resp.StatusCode, "htmx swaps only what answers 2xx: the form comes back in place")
+		require.Contains(t, body, `data-testid="error-event_type">&#34;nope.nope&#34; is not a catalogued event type.<`)
+
+		// Data of one's own goes out instead of the sample; bad JSON is named under its field,
+		// with what was typed kept, by htmx and without script alike.
+		resp, body = admin.do("POST", "/webhooks/"+h.ID+"/test", url.Values{"event_type": {"institute.updated"}, "data": {`{"name": "Typed by staff"}`}}, map[string]string{"HX-Request": "true"})
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, body, `data-testid="test-status">200<`)
+		require.NoError(t, json.Unmarshal(rc.body.Load().([]byte), &sent))
+		require.Equal(t, map[string]any{"name": "Typed by staff"}, sent["changes"].([]any)[0].(map[string]any)["data"])
+		hits := rc.hits.Load()
+		typed := `{"name": "Typed", }`
+		for _, htmx := range []bool{true, false} {
+			headers := map[string]string{}
+			if htmx {
+				headers["HX-Request"] = "true"
+			}
+			resp, body = admin.do("POST", "/webhooks/"+h.ID+"/test", url.Values{"event_type": {"institute.updated"}, "data": {typed}}, headers)
+			require.Equal(t, map[bool]int{true: http.StatusOK, false: http.StatusUnprocessableEntity}[htmx], resp.StatusCode)
+			require.Contains(t, body, `data-testid="error-data">This is not valid JSON: invalid character &#39;}&#39; looking for beginning of object key string (at character 19).<`)
+			require.Contains(t, body, `>`+html.EscapeString(typed)+`</textarea>`, "the input is kept")
+			require.Contains(t, body, `<option value="institute.updated" selected`, "the type is kept")
+		}
+		require.Equal(t, hits, rc.hits.Load(), "nothing sent")
 	})
 
 	t.Run("BadFilters", func(t *testing.T) {

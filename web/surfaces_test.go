@@ -117,12 +117,14 @@ func TestSurfacesWordErrorsAlike(t *testing.T) {
 	})
 
 	t.Run("TestNotification", func(t *testing.T) {
-		resp, body := admin.do("POST", "/webhooks/"+h.ID+"/test", url.Values{"event_type": {"no.such"}}, map[string]string{"HX-Request": "true"})
+		resp, body := admin.post("/webhooks/"+h.ID+"/test", url.Values{"event_type": {"no.such"}, "data": {"[]"}})
 		require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
-		status, got := api.call("POST", "/api/v1/webhooks/"+h.ID+"/test", `{"event_type": "no.such"}`)
+		status, got := api.call("POST", "/api/v1/webhooks/"+h.ID+"/test", `{"event_type": "no.such", "data": []}`)
 		require.Equal(t, http.StatusUnprocessableEntity, status)
 		require.Equal(t, `"no.such" is not a catalogued event type.`, fieldsOf(got)["event_type"])
 		require.Contains(t, html.UnescapeString(body), fieldsOf(got)["event_type"])
+		require.Equal(t, `Enter a JSON object, such as {"title": "New Student Orientation"}.`, fieldsOf(got)["data"])
+		require.Contains(t, html.UnescapeString(body), fieldsOf(got)["data"])
 	})
 
 	t.Run("ResendFailedRange", func(t *testing.T) {

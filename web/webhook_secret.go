@@ -24,7 +24,7 @@ func (s *Server) webhookSecretReveal(w http.ResponseWriter, r *http.Request) {
 		s.fragment(w, r, http.StatusOK, views.Secret(sv, canEditWebhooks(currentUser(r))))
 		return
 	}
-	s.renderWebhookPage(w, r, sv)
+	s.renderWebhookPage(w, r, sv, nil)
 }
 
 func (s *Server) webhookSecretRotate(w http.ResponseWriter, r *http.Request) {

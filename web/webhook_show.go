@@ -71,10 +71,12 @@ func (s *Server) webhookShow(w http.ResponseWriter, r *http.Request) {
 	if cur, prev, ok := strings.Cut(s.takeOnce(w, r, "rotated:"+r.PathValue("id")), "\x00"); ok {
 		sv = views.SecretView{Secret: cur, PreviousSecret: prev, JustRotated: true}
 	}
-	s.renderWebhookPage(w, r, sv)
+	s.renderWebhookPage(w, r, sv, nil)
 }
 
-func (s *Server) renderWebhookPage(w http.ResponseWriter, r *http.Request, secret views.SecretView) {
+// renderWebhookPage shows the webhook's page; test, when not nil, is the test panel as sent
+// back with its errors, and the page answers 422.
+func (s *Server) renderWebhookPage(w http.ResponseWriter, r *http.Request, secret views.SecretView, test *views.TestPanel) {
 	h, err := s.findWebhook(r, r.PathValue("id"))
 	if err != nil {
 		s.error(w, r, err)
@@ -99,27 +101,51 @@ func (s *Server) renderWebhookPage(w http.ResponseWriter, r *http.Request, secre
 	props.Health = views.HealthView{Succeeded: health.Succeeded24h, Failed: health.Failed24h, LastFailureAt: health.LastFailureAt,
 		LastFailure: health.LastFailure, VerifiedAt: health.VerifiedAt, VerifyFailures: health.VerifyFailures,
 		NextVerifyAt: health.NextVerifyAt, LastVerifyResult: health.LastVerifyResult, PendingChanges: health.PendingChanges}
-	recent, _, err := s.db.FindMessages(r.Context(), models.MessageFilter{WebhookID: h.ID, Limit: 10})
-	if err != nil {
+	if props.Recent, err = s.recentDeliveries(r, h.ID); err != nil {
 		s.error(w, r, err)
 		return
 	}
-	for i := range recent {
-		props.Recent = append(props.Recent, toMessageRowView(&recent[i]))
+	status := http.StatusOK
+	if test != nil {
+		props.Test, status = *test, http.StatusUnprocessableEntity
+	} else if props.Test, err = s.testPanel(r, h, "", "", nil); err != nil {
+		s.error(w, r, err)
+		return
 	}
+	s.page(w, r, status, h.Name, "webhooks", views.WebhookPage(props))
+}
+
+// recentDeliveries are the latest messages of a webhook, for its page.
+func (s *Server) recentDeliveries(r *http.Request, webhookID string) ([]views.MessageRowView, error) {
+	recent, _, err := s.db.FindMessages(r.Context(), models.MessageFilter{WebhookID: webhookID, Limit: 10})
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]views.MessageRowView, len(recent))
+	for i := range recent {
+		rows[i] = toMessageRowView(&recent[i])
+	}
+	return rows, nil
+}
+
+// testPanel is the test-notification form of webhook h: the types it subscribes to, with
+// eventType chosen and data in the box (the first type and its sample when empty).
+func (s *Server) testPanel(r *http.Request, h *models.Webhook, eventType, data string, errs map[string]string) (views.TestPanel, error) {
+	p := views.TestPanel{WebhookID: h.ID, Type: eventType, Sample: data, Errors: errs}
 	types, err := s.db.FindEventTypes(r.Context())
 	if err != nil {
-		s.error(w, r, err)
-		return
+		return p, err
 	}
-	props.Test.WebhookID = h.ID
 	for _, t := range types {
 		if h.AllEventTypes || slices.Contains(h.EventTypes, t.Name) {
-			props.Test.Types = append(props.Test.Types, views.Option{Value: t.Name, Label: t.Name})
-			if props.Test.Type == "" {
-				props.Test.Type, props.Test.Sample = t.Name, prettyBytes(t.Sample)
+			p.Types = append(p.Types, views.Option{Value: t.Name, Label: t.Name})
+			if p.Type == "" {
+				p.Type = t.Name
+			}
+			if p.Type == t.Name && data == "" {
+				p.Sample = prettyBytes(t.Sample)
 			}
 		}
 	}
-	s.page(w, r, http.StatusOK, h.Name, "webhooks", views.WebhookPage(props))
+	return p, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/views"
 )
@@ -30,21 +31,43 @@ func (s *Server) webhookTestSend(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	m, res, err := s.db.SendTestNotification(r.Context(), actor(r), h.ID, r.PostFormValue("event_type"), s.send)
-	if errs := models.FieldErrors(err); errs != nil {
-		s.fragment(w, r, http.StatusUnprocessableEntity, views.TestResultView(views.TestResult{Error: errs["event_type"]}))
-		return
-	} else if err != nil {
+	eventType, data := r.PostFormValue("event_type"), r.PostFormValue("data")
+	m, res, err := s.db.SendTestNotification(r.Context(), actor(r), h.ID, eventType, data, s.send)
+	errs := models.FieldErrors(err)
+	if err != nil && errs == nil {
 		s.error(w, r, err)
 		return
 	}
-	view := views.TestResult{MessageID: m.ID, DurationMs: int(res.Duration.Milliseconds()), Body: string(res.ResponseBody),
+	// The panel again with what was chosen and typed, and each error under its field, or the
+	// receiver's answer beneath.
+	panel, err := s.testPanel(r, h, eventType, data, errs)
+	if err != nil {
+		s.error(w, r, err)
+		return
+	}
+	if errs != nil {
+		if isHTMX(r) {
+			// 200: htmx swaps only what answers 2xx.
+			s.fragment(w, r, http.StatusOK, views.TestNotification(panel))
+			return
+		}
+		s.renderWebhookPage(w, r, views.SecretView{}, &panel)
+		return
+	}
+	panel.Result = &views.TestResult{MessageID: m.ID, DurationMs: int(res.Duration.Milliseconds()), Body: string(res.ResponseBody),
 		Truncated: res.Truncated, Error: res.Error, Success: res.Success}
 	if res.Status != 0 {
-		view.Status = &res.Status
+		panel.Result.Status = &res.Status
 	}
 	if isHTMX(r) {
-		s.fragment(w, r, http.StatusOK, views.TestResultView(view))
+		// With the page's recent deliveries, the test message among them.
+		recent, err := s.recentDeliveries(r, h.ID)
+		if err != nil {
+			s.error(w, r, err)
+			return
+		}
+		s.fragment(w, r, http.StatusOK, templ.Join(views.TestNotification(panel),
+			views.RecentDeliveries(h.ID, recent, currentUser(r).Role == models.RoleAdmin, true)))
 		return
 	}
 	s.setFlash(w, r, map[bool]string{true: "success", false: "error"}[res.Success], testSummary(res))
@@ -69,5 +92,5 @@ func (s *Server) webhookSample(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	s.fragment(w, r, http.StatusOK, views.SamplePre(prettyBytes(t.Sample)))
+	s.fragment(w, r, http.StatusOK, views.TestData(prettyBytes(t.Sample), ""))
 }
