@@ -35,6 +35,8 @@ var (
 	loadRate    = flag.Int("load.rate", 500, "events per second for the latency phase")
 	loadSeconds = flag.Int("load.seconds", 10, "length of the latency phase")
 	loadEvents  = flag.Int("load.events", 20000, "events for the throughput phases")
+	loadConc    = flag.Int("load.concurrency", 32, "requests at once in the single-event phase")
+	loadBatch   = flag.Int("load.batch", 500, "events per request in the batch phase")
 	loadURL     = flag.String("load.url", "", "base URL of a running instance on this machine (default: start one); it must allow private targets")
 	loadKey     = flag.String("load.key", "", "an admin API key of the instance at -load.url")
 )
@@ -213,6 +215,15 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return ds[min(len(ds)-1, int(float64(len(ds))*p))]
 }
 
+// TestLoad runs three phases, each on a fresh webhook of the event format with a batch window
+// of 0 and default settings, so that its figures can be set beside another service's sent the
+// same way:
+//   - single: -load.events posts of one event each, -load.concurrency at once (the shape the
+//     platform sends in): events accepted per second, deliveries per second end to end (first
+//     post to last receipt) and the latency of the posts themselves;
+//   - batch: the same events posted -load.batch per request by 4 clients;
+//   - latency: -load.rate single-event posts per second for -load.seconds, open loop, and the
+//     time from each 202 to the receipt of its event.
 func TestLoad(t *testing.T) {
 	events, rate, seconds := *loadEvents, *loadRate, *loadSeconds
 	if !*loadFull {
@@ -220,57 +231,30 @@ func TestLoad(t *testing.T) {
 	}
 	lr := newLoadReceiver()
 	defer lr.srv.Close()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	la := &loadAPI{client: client, base: *loadURL, key: *loadKey}
 	var inst *instance
 	if la.base == "" {
 		_, key, err := dbtest.DB(t).CreateAPIKey(context.Background(), models.System, "load", models.ScopeAdmin)
 		require.NoError(t, err)
-		// Development: webhooks to plain-http receivers on loopback may be saved.
-		inst = startInstance(t, "HOOKRELAY_ENV=development", "HOOKRELAY_DELIVERY_TIMEOUT=15s", "HOOKRELAY_WORKERS=200")
+		// Development: webhooks to plain-http receivers on loopback may be saved. Otherwise the
+		// defaults, as an operator would run it.
+		inst = startInstance(t, "HOOKRELAY_ENV=development", "HOOKRELAY_DELIVERY_TIMEOUT=15s")
 		la.base, la.key = inst.url, key
 	} else {
 		require.NotEmpty(t, la.key, "-load.url needs -load.key, an admin API key of that instance")
 	}
-	key := la.key
-	report := []string{fmt.Sprintf("load test on %d cores (%s/%s), PostgreSQL on the same machine, %d events, latency phase %d events/s for %d s",
-		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, events, rate, seconds)}
-
-	// Phase 1: ingestion through the batch API, two batch-format webhooks matching every event.
-	cleanup1 := la.webhook(t, lr.srv.URL, models.FormatBatch, 1, []string{"test.completed"})
-	cleanup2 := la.webhook(t, lr.srv.URL, models.FormatBatch, 1, []string{"test.completed"})
-	start := time.Now()
-	var wg sync.WaitGroup
-	var accepted atomic.Int64
-	per := 1000
-	jobs := make(chan int, events/per+1)
-	for i := 0; i < events/per; i++ {
-		jobs <- i
-	}
-	close(jobs)
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range jobs {
-				ids, err := postEvents(client, la.base, key, "test.completed", per)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				accepted.Add(int64(len(ids)))
-			}
-		}()
-	}
-	wg.Wait()
-	ingestRate := float64(accepted.Load()) / time.Since(start).Seconds()
-	report = append(report, fmt.Sprintf("ingest: %d events accepted through the batch API in %s: %.0f events/s (each matching 2 webhooks)",
-		accepted.Load(), time.Since(start).Round(time.Millisecond), ingestRate))
-	waitDelivered := func(ids []string, timeout time.Duration) {
+	report := []string{fmt.Sprintf("load test on %d cores (%s/%s), PostgreSQL on the same machine, %d events per phase, one webhook (event format, window 0) per phase",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, events)}
+	waitDelivered := func(ids []string, timeout time.Duration) time.Time {
 		deadline := time.Now().Add(timeout)
+		var last time.Time
 		for _, id := range ids {
 			for {
-				if _, ok := lr.got(id); ok {
+				if at, ok := lr.got(id); ok {
+					if at.After(last) {
+						last = at
+					}
 					break
 				}
 				if time.Now().After(deadline) {
@@ -291,75 +275,58 @@ func TestLoad(t *testing.T) {
 					out := inst.out.String()
 					t.Fatalf("event %s not delivered in time; %v\ninstance log tail:\n%s", id, diag, out[max(0, len(out)-3000):])
 				}
-				time.Sleep(5 * time.Millisecond)
+				time.Sleep(2 * time.Millisecond)
 			}
 		}
+		return last
 	}
-	cleanup1()
-	cleanup2()
+	deliveryTimeout := time.Duration(max(60, events/100)) * time.Second
 
-	// Phase 2: end-to-end deliveries, one message per event (event format, window 0) to each of
-	// four webhooks, as a partner base with several integrations would have. One webhook alone
-	// is held to its per-webhook concurrency cap.
-	var cleanups []func()
-	for range 4 {
-		cleanups = append(cleanups, la.webhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"course.completed"}))
-	}
-	before := lr.count.Load()
-	start = time.Now()
-	var all []string
-	var mu sync.Mutex
-	jobs2 := make(chan int, events/per+1)
-	for i := 0; i < max(1, events/4/per); i++ {
-		jobs2 <- i
-	}
-	close(jobs2)
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range jobs2 {
-				ids, err := postEvents(client, la.base, key, "course.completed", per)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				all = append(all, ids...)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	waitDelivered(all, time.Duration(max(60, events/100))*time.Second)
-	deadline := time.Now().Add(time.Duration(max(60, events/100)) * time.Second)
-	for lr.count.Load()-before < int64(4*len(all)) {
-		require.True(t, time.Now().Before(deadline), "only %d of %d deliveries arrived", lr.count.Load()-before, 4*len(all))
-		time.Sleep(5 * time.Millisecond)
-	}
-	elapsed := time.Since(start)
-	report = append(report, fmt.Sprintf("deliver: %d events posted to 4 webhooks and delivered as %d requests in %s: %.0f deliveries/s end to end",
-		len(all), lr.count.Load()-before, elapsed.Round(time.Millisecond), float64(lr.count.Load()-before)/elapsed.Seconds()))
-	for _, c := range cleanups[1:] {
-		c() // the latency phase measures one webhook
-	}
+	// Phase 1: one event per request, many at once.
+	cleanup := la.webhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"course.completed"})
+	posted, postLat, elapsed := postAll(t, client, la.base, la.key, events, 1, *loadConc)
+	last := waitDelivered(posted.ids, deliveryTimeout)
+	report = append(report, fmt.Sprintf("single: %d events, one per request, %d at once: %.0f events/s accepted, %.0f deliveries/s end to end, post latency p50 %s / p99 %s",
+		len(posted.ids), *loadConc, float64(len(posted.ids))/elapsed.Seconds(), float64(len(posted.ids))/last.Sub(posted.start).Seconds(),
+		roundMs(percentile(postLat, .50)), roundMs(percentile(postLat, .99))))
+	cleanup()
 
-	// Phase 3: latency from acceptance to receipt at a steady rate, window 0, single-event posts.
+	// Phase 2: the batch API.
+	cleanup = la.webhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"course.completed"})
+	per := min(*loadBatch, events)
+	posted, _, elapsed = postAll(t, client, la.base, la.key, events, per, 4)
+	last = waitDelivered(posted.ids, deliveryTimeout)
+	var toReceipt []time.Duration
+	for i, id := range posted.ids {
+		got, _ := lr.got(id)
+		toReceipt = append(toReceipt, max(0, got.Sub(posted.acked[i])))
+	}
+	report = append(report, fmt.Sprintf("batch: %d events, %d per request, 4 clients: %.0f events/s accepted, %.0f deliveries/s end to end, 202 to receipt p50 %s / p99 %s",
+		len(posted.ids), per, float64(len(posted.ids))/elapsed.Seconds(), float64(len(posted.ids))/last.Sub(posted.start).Seconds(),
+		roundMs(percentile(toReceipt, .50)), roundMs(percentile(toReceipt, .99))))
+	cleanup()
+
+	// Phase 3: latency from acceptance to receipt at a steady rate. Open loop: post i goes out at
+	// start + i/rate whatever became of the earlier ones, so a slow answer delays nothing else
+	// and the rate is the one asked for.
+	cleanup = la.webhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"course.completed"})
 	type sent struct {
 		id string
 		at time.Time
 	}
-	var sents []sent
-	// Open loop: post i goes out at start + i/rate whatever became of the earlier ones, so a
-	// slow answer delays nothing else and the rate is the one asked for.
+	var (
+		sents []sent
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+	)
 	total := rate * seconds
-	start = time.Now()
+	start := time.Now()
 	for i := range total {
 		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ids, err := postEvents(client, la.base, key, "course.completed", 1)
+			ids, err := postEvents(client, la.base, la.key, "course.completed", 1)
 			if err != nil {
 				t.Error(err)
 				return
@@ -382,15 +349,64 @@ func TestLoad(t *testing.T) {
 		lat = append(lat, max(0, got.Sub(s.at)))
 	}
 	report = append(report, fmt.Sprintf("latency at %d events/s (%d single-event posts, %.0f/s achieved): p50 %s, p95 %s, p99 %s from 202 to receipt",
-		rate, len(lat), postRate, percentile(lat, .50).Round(time.Millisecond/10), percentile(lat, .95).Round(time.Millisecond/10), percentile(lat, .99).Round(time.Millisecond/10)))
+		rate, len(lat), postRate, roundMs(percentile(lat, .50)), roundMs(percentile(lat, .95)), roundMs(percentile(lat, .99))))
+	cleanup()
 	if inst != nil {
 		report = append(report, "peak memory of the hookrelay process (VmHWM): "+peakMemory(inst.cmd.Process.Pid))
 	} else {
 		report = append(report, "memory of the hookrelay process: "+la.residentMemory())
 	}
-	cleanups[0]()
 	for _, line := range report {
 		t.Log(line)
 		fmt.Println(line)
 	}
+}
+
+func roundMs(d time.Duration) time.Duration { return d.Round(time.Millisecond / 10) }
+
+// posted is what a phase posted: the ids in order and when each was acknowledged.
+type posted struct {
+	start time.Time
+	ids   []string
+	acked []time.Time
+}
+
+// postAll posts n events of course.completed, per in each request, from clients goroutines,
+// and returns them with the latency of each request and the time all took.
+func postAll(t *testing.T, client *http.Client, base, key string, n, per, clients int) (posted, []time.Duration, time.Duration) {
+	reqs := make(chan int, n/per+1)
+	for i := 0; i < n/per; i++ {
+		reqs <- i
+	}
+	close(reqs)
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		out = posted{start: time.Now()}
+		lat []time.Duration
+	)
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range reqs {
+				began := time.Now()
+				ids, err := postEvents(client, base, key, "course.completed", per)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				now := time.Now()
+				mu.Lock()
+				out.ids = append(out.ids, ids...)
+				for range ids {
+					out.acked = append(out.acked, now)
+				}
+				lat = append(lat, now.Sub(began))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return out, lat, time.Since(out.start)
 }
