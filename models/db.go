@@ -25,6 +25,7 @@ type DB struct {
 	Sealer *Sealer
 
 	changed signal
+	ingest  ingester
 }
 
 // BatchDue is when a webhook's batch window closes at the latest.
@@ -100,6 +101,7 @@ func Open(ctx context.Context, url string, maxConns int32) (*DB, error) {
 
 // Close releases every connection.
 func (db *DB) Close() {
+	db.stopIngest()
 	_ = db.SQL.Close()
 	db.Pool.Close()
 }
