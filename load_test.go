@@ -37,6 +37,7 @@ var (
 	loadEvents  = flag.Int("load.events", 20000, "events for the throughput phases")
 	loadConc    = flag.Int("load.concurrency", 32, "requests at once in the single-event phase")
 	loadBatch   = flag.Int("load.batch", 500, "events per request in the batch phase")
+	loadPhases  = flag.String("load.phases", "single,batch,latency", "the phases to run, in order")
 	loadURL     = flag.String("load.url", "", "base URL of a running instance on this machine (default: start one); it must allow private targets")
 	loadKey     = flag.String("load.key", "", "an admin API key of the instance at -load.url")
 )
@@ -282,75 +283,83 @@ func TestLoad(t *testing.T) {
 	}
 	deliveryTimeout := time.Duration(max(60, events/100)) * time.Second
 
+	phase := func(name string) bool { return slices.Contains(strings.Split(*loadPhases, ","), name) }
+
 	// Phase 1: one event per request, many at once.
-	cleanup := la.webhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"course.completed"})
-	posted, postLat, elapsed := postAll(t, client, la.base, la.key, events, 1, *loadConc)
-	last := waitDelivered(posted.ids, deliveryTimeout)
-	report = append(report, fmt.Sprintf("single: %d events, one per request, %d at once: %.0f events/s accepted, %.0f deliveries/s end to end, post latency p50 %s / p99 %s",
-		len(posted.ids), *loadConc, float64(len(posted.ids))/elapsed.Seconds(), float64(len(posted.ids))/last.Sub(posted.start).Seconds(),
-		roundMs(percentile(postLat, .50)), roundMs(percentile(postLat, .99))))
-	cleanup()
+	if phase("single") {
+		cleanup := la.webhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"course.completed"})
+		posted, postLat, elapsed := postAll(t, client, la.base, la.key, events, 1, *loadConc)
+		last := waitDelivered(posted.ids, deliveryTimeout)
+		report = append(report, fmt.Sprintf("single: %d events, one per request, %d at once: %.0f events/s accepted, %.0f deliveries/s end to end, post latency p50 %s / p99 %s",
+			len(posted.ids), *loadConc, float64(len(posted.ids))/elapsed.Seconds(), float64(len(posted.ids))/last.Sub(posted.start).Seconds(),
+			roundMs(percentile(postLat, .50)), roundMs(percentile(postLat, .99))))
+		cleanup()
+	}
 
 	// Phase 2: the batch API.
-	cleanup = la.webhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"course.completed"})
-	per := min(*loadBatch, events)
-	posted, _, elapsed = postAll(t, client, la.base, la.key, events, per, 4)
-	last = waitDelivered(posted.ids, deliveryTimeout)
-	var toReceipt []time.Duration
-	for i, id := range posted.ids {
-		got, _ := lr.got(id)
-		toReceipt = append(toReceipt, max(0, got.Sub(posted.acked[i])))
+	if phase("batch") {
+		cleanup := la.webhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"course.completed"})
+		per := min(*loadBatch, events)
+		posted, _, elapsed := postAll(t, client, la.base, la.key, events, per, 4)
+		last := waitDelivered(posted.ids, deliveryTimeout)
+		var toReceipt []time.Duration
+		for i, id := range posted.ids {
+			got, _ := lr.got(id)
+			toReceipt = append(toReceipt, max(0, got.Sub(posted.acked[i])))
+		}
+		report = append(report, fmt.Sprintf("batch: %d events, %d per request, 4 clients: %.0f events/s accepted, %.0f deliveries/s end to end, 202 to receipt p50 %s / p99 %s",
+			len(posted.ids), per, float64(len(posted.ids))/elapsed.Seconds(), float64(len(posted.ids))/last.Sub(posted.start).Seconds(),
+			roundMs(percentile(toReceipt, .50)), roundMs(percentile(toReceipt, .99))))
+		cleanup()
 	}
-	report = append(report, fmt.Sprintf("batch: %d events, %d per request, 4 clients: %.0f events/s accepted, %.0f deliveries/s end to end, 202 to receipt p50 %s / p99 %s",
-		len(posted.ids), per, float64(len(posted.ids))/elapsed.Seconds(), float64(len(posted.ids))/last.Sub(posted.start).Seconds(),
-		roundMs(percentile(toReceipt, .50)), roundMs(percentile(toReceipt, .99))))
-	cleanup()
 
 	// Phase 3: latency from acceptance to receipt at a steady rate. Open loop: post i goes out at
 	// start + i/rate whatever became of the earlier ones, so a slow answer delays nothing else
 	// and the rate is the one asked for.
-	cleanup = la.webhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"course.completed"})
-	type sent struct {
-		id string
-		at time.Time
+	if phase("latency") {
+		cleanup := la.webhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"course.completed"})
+		type sent struct {
+			id string
+			at time.Time
+		}
+		var (
+			sents []sent
+			mu    sync.Mutex
+			wg    sync.WaitGroup
+		)
+		total := rate * seconds
+		start := time.Now()
+		for i := range total {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ids, err := postEvents(client, la.base, la.key, "course.completed", 1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				sents = append(sents, sent{ids[0], time.Now()})
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		postRate := float64(total) / time.Since(start).Seconds()
+		ids := make([]string, len(sents))
+		for i, s := range sents {
+			ids[i] = s.id
+		}
+		waitDelivered(ids, 2*time.Minute)
+		var lat []time.Duration
+		for _, s := range sents {
+			got, _ := lr.got(s.id)
+			lat = append(lat, max(0, got.Sub(s.at)))
+		}
+		report = append(report, fmt.Sprintf("latency at %d events/s (%d single-event posts, %.0f/s achieved): p50 %s, p95 %s, p99 %s from 202 to receipt",
+			rate, len(lat), postRate, roundMs(percentile(lat, .50)), roundMs(percentile(lat, .95)), roundMs(percentile(lat, .99))))
+		cleanup()
 	}
-	var (
-		sents []sent
-		mu    sync.Mutex
-		wg    sync.WaitGroup
-	)
-	total := rate * seconds
-	start := time.Now()
-	for i := range total {
-		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ids, err := postEvents(client, la.base, la.key, "course.completed", 1)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			mu.Lock()
-			sents = append(sents, sent{ids[0], time.Now()})
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	postRate := float64(total) / time.Since(start).Seconds()
-	ids := make([]string, len(sents))
-	for i, s := range sents {
-		ids[i] = s.id
-	}
-	waitDelivered(ids, 2*time.Minute)
-	var lat []time.Duration
-	for _, s := range sents {
-		got, _ := lr.got(s.id)
-		lat = append(lat, max(0, got.Sub(s.at)))
-	}
-	report = append(report, fmt.Sprintf("latency at %d events/s (%d single-event posts, %.0f/s achieved): p50 %s, p95 %s, p99 %s from 202 to receipt",
-		rate, len(lat), postRate, roundMs(percentile(lat, .50)), roundMs(percentile(lat, .95)), roundMs(percentile(lat, .99))))
-	cleanup()
 	if inst != nil {
 		report = append(report, "peak memory of the hookrelay process (VmHWM): "+peakMemory(inst.cmd.Process.Pid))
 	} else {

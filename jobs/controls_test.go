@@ -151,3 +151,58 @@ func TestOrderedPerObject(t *testing.T) {
 	waitFor(t, "the resend and A#3", 10*time.Second, func() bool { return len(rc.got()) == 6 })
 	require.Equal(t, []string{"A#1!", "B#1", "A#1", "A#2", "A#1", "A#3"}, rc.got())
 }
+
+// The cap counts requests on the wire: once a request has its answer, the webhook's next one
+// goes out while the attempt is still being recorded, never two at a time.
+func TestCapCountsRequestsOnTheWire(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	inFlight, most, requests := 0, 0, 0
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		requests++
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}))
+	defer rc.Close()
+	w := mustWebhook(t, db, rc.URL, models.WebhookInput{Format: ptr(models.FormatEvent), MaxInFlight: ptr(1), EventTypes: []string{"training.updated"}})
+
+	// Recording waits: the hourly rollup rows it adds to are held by this transaction.
+	_, err := db.Pool.Exec(ctx, `INSERT INTO delivery_hours (hour, succeeded, failed)
+		SELECT date_trunc('hour', now()) + make_interval(hours => h), 0, 0 FROM generate_series(0, 1) h ON CONFLICT DO NOTHING`)
+	require.NoError(t, err)
+	hold, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = hold.Rollback(ctx) }()
+	_, err = hold.Exec(ctx, `SELECT 1 FROM delivery_hours WHERE hour >= date_trunc('hour', now()) FOR UPDATE`)
+	require.NoError(t, err)
+
+	startRunner(t, db, jobs.Config{})
+	ingest(t, db, event("training.updated", "", "", time.Now(), `{}`), event("training.updated", "", "", time.Now(), `{}`),
+		event("training.updated", "", "", time.Now(), `{}`))
+	waitFor(t, "three messages sent while none is recorded", 20*time.Second, func() bool {
+		var sent, recorded int
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'delivering'), count(*) FILTER (WHERE state = 'succeeded')
+			FROM messages WHERE webhook_id = $1`, w.ID).Scan(&sent, &recorded))
+		require.Zero(t, recorded)
+		mu.Lock()
+		defer mu.Unlock()
+		return sent == 3 && requests == 3
+	})
+	require.NoError(t, hold.Rollback(ctx))
+	waitFor(t, "every attempt recorded", 20*time.Second, func() bool {
+		var n int
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE webhook_id = $1 AND state = 'succeeded'`, w.ID).Scan(&n))
+		return n == 3
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, 1, most, "max_in_flight 1: one request at a time")
+}

@@ -58,6 +58,39 @@ type Runner struct {
 	stopped     chan struct{}
 	inflight    sync.WaitGroup
 	records     chan record
+	answered    answeredSet
+}
+
+// answeredSet holds the messages whose requests have had their answer but whose attempts are
+// not recorded yet: off the wire, so they do not count against their webhook's cap.
+type answeredSet struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
+
+func (a *answeredSet) add(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ids == nil {
+		a.ids = map[string]struct{}{}
+	}
+	a.ids[id] = struct{}{}
+}
+
+func (a *answeredSet) remove(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.ids, id)
+}
+
+func (a *answeredSet) list() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]string, 0, len(a.ids))
+	for id := range a.ids {
+		out = append(out, id)
+	}
+	return out
 }
 
 // record is an attempt waiting to be written, with where to report the write's outcome.
@@ -304,7 +337,7 @@ func (r *Runner) deliverLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		now := time.Now()
 		if free := cap(slots) - len(slots); free > 0 {
-			ds, err := r.db.ClaimDueMessages(ctx, r.id, now, min(free, 200), r.cfg.PerWebhook, r.lease())
+			ds, err := r.db.ClaimDueMessages(ctx, r.id, now, min(free, 200), r.cfg.PerWebhook, r.lease(), r.answered.list())
 			if err != nil && ctx.Err() == nil {
 				r.log.Error("claiming messages", "err", err)
 			}
@@ -313,7 +346,7 @@ func (r *Runner) deliverLoop(ctx context.Context) {
 				r.inflight.Add(1)
 				go func(d *models.Delivery) {
 					defer func() { <-slots; r.inflight.Done(); poke(done) }()
-					r.deliver(d)
+					r.deliver(d, func() { poke(done) })
 				}(&ds[i])
 			}
 			if len(ds) == free {
@@ -352,9 +385,10 @@ func (r *Runner) wait(ctx context.Context, done chan struct{}, d time.Duration) 
 	}
 }
 
-// deliver makes one scheduled attempt of a claimed message and records it. It runs to the end
-// even when the runner is stopping: its own timeout bounds it.
-func (r *Runner) deliver(d *models.Delivery) {
+// deliver makes one scheduled attempt of a claimed message and records it, calling answered
+// once the request is off the wire. It runs to the end even when the runner is stopping: its
+// own timeout bounds it.
+func (r *Runner) deliver(d *models.Delivery, answered func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout+30*time.Second)
 	defer cancel()
 	log := r.log.With("message_id", d.MessageID, "webhook_id", d.Webhook.ID)
@@ -383,6 +417,9 @@ func (r *Runner) deliver(d *models.Delivery) {
 		}
 	}
 	r.cfg.Metrics.observe(res)
+	r.answered.add(d.MessageID)
+	defer r.answered.remove(d.MessageID)
+	answered()
 	rec := record{outcome: models.AttemptOutcome{AttemptResult: res, NextAt: nextAt}, done: make(chan error, 1)}
 	r.records <- rec
 	if err := <-rec.done; err != nil {

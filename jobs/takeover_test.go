@@ -79,7 +79,7 @@ func TestDeadInstanceReleased(t *testing.T) {
 	// An instance that claimed it and was last seen a minute ago, with an hour of lease left.
 	_, err := db.Pool.Exec(ctx, `INSERT INTO instances (id, seen_at) VALUES ('ins_dead', now() - interval '1 minute')`)
 	require.NoError(t, err)
-	ds, err := db.ClaimDueMessages(ctx, "ins_dead", time.Now(), 10, 20, time.Hour)
+	ds, err := db.ClaimDueMessages(ctx, "ins_dead", time.Now(), 10, 20, time.Hour, nil)
 	require.NoError(t, err)
 	require.Len(t, ds, 1)
 	test, err := db.CreateTestMessage(ctx, models.NewID("msg_"), w.ID, "training.updated", []byte(`{}`), "", time.Now().Add(-time.Hour))

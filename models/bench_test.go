@@ -222,7 +222,7 @@ func BenchmarkClaimDueMessages(b *testing.B) {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				ds, err := db.ClaimDueMessages(ctx, "bench", time.Now(), 50, 20, time.Minute)
+				ds, err := db.ClaimDueMessages(ctx, "bench", time.Now(), 50, 20, time.Minute, nil)
 				if err != nil || len(ds) != 50 {
 					b.Fatalf("claimed %d, err %v", len(ds), err)
 				}

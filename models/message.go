@@ -89,12 +89,27 @@ const heldBack = `EXISTS (
 
 // ClaimDueMessages marks up to limit due messages of active webhooks as delivering, claimed by
 // the instance and leased to it until now+lease, and returns them, oldest due first. No webhook
-// gets more than its max_in_flight (perWebhook when it has none) messages in flight across all
-// instances, so a slow or dead receiver
-// cannot take every worker. What a dead instance held comes back through ReleaseAbandoned.
-func (db *DB) ClaimDueMessages(ctx context.Context, instance string, now time.Time, limit, perWebhook int, lease time.Duration) ([]Delivery, error) {
+// gets more than its max_in_flight (perWebhook when it has none) requests in flight across all
+// instances, so a slow or dead receiver cannot take every worker. What a dead instance held
+// comes back through ReleaseAbandoned.
+//
+// answered are the claimer's messages whose requests have had their answer but whose attempts
+// are not recorded yet: they are off the wire, so they leave room for the next request at
+// once rather than after the recording's commit. Messages other instances hold count as in
+// flight until recorded. A failing webhook's one request (its probe) counts until recorded: the
+// messages behind it wait for its outcome.
+func (db *DB) ClaimDueMessages(ctx context.Context, instance string, now time.Time, limit, perWebhook int, lease time.Duration, answered []string) ([]Delivery, error) {
+	if answered == nil {
+		answered = []string{}
+	}
 	var out []Delivery
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		// A claim lost with the database's last moments puts its messages back in the queue
+		// under the same ids, which at-least-once delivery allows: no need to wait for its
+		// WAL flush. (The flush that made the messages, and every recorded attempt, do wait.)
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return fmt.Errorf("claiming: %w", err)
+		}
 		// First the webhooks with messages due, each taken by this claim alone until it commits
 		// (a transaction-level advisory lock; another claimer skips them). Then, in the next
 		// statement, whose snapshot is newer than those locks and so sees every claim made
@@ -111,10 +126,11 @@ func (db *DB) ClaimDueMessages(ctx context.Context, instance string, now time.Ti
 					ORDER BY m.next_attempt_at LIMIT 1) d
 				-- Webhooks already at their cap would take the places of others with room.
 				WHERE CASE WHEN w.failing_since IS NULL THEN coalesce(w.max_in_flight, $4) ELSE 1 END
-				      > (SELECT count(*) FROM messages b WHERE b.webhook_id = w.id AND b.state = 'delivering')
+				      > (SELECT count(*) FROM messages b WHERE b.webhook_id = w.id AND b.state = 'delivering'
+				           AND (w.failing_since IS NOT NULL OR b.id <> ALL ($5)))
 				ORDER BY d.at LIMIT $2
 			)
-			SELECT id FROM due WHERE pg_try_advisory_xact_lock($3, hashtext(id))`, now, limit, claimLockClass, perWebhook)
+			SELECT id FROM due WHERE pg_try_advisory_xact_lock($3, hashtext(id))`, now, limit, claimLockClass, perWebhook, answered)
 		if err != nil {
 			return fmt.Errorf("taking webhooks to claim from: %w", err)
 		}
@@ -134,7 +150,8 @@ func (db *DB) ClaimDueMessages(ctx context.Context, instance string, now time.Ti
 					  AND NOT (w.ordered AND `+heldBack+`)
 					ORDER BY m.next_attempt_at
 					LIMIT greatest(0, CASE WHEN w.failing_since IS NULL THEN coalesce(w.max_in_flight, $4) ELSE 1 END
-					                  - (SELECT count(*) FROM messages b WHERE b.webhook_id = w.id AND b.state = 'delivering'))
+					                  - (SELECT count(*) FROM messages b WHERE b.webhook_id = w.id AND b.state = 'delivering'
+					                       AND (w.failing_since IS NOT NULL OR b.id <> ALL ($7))))
 				) d
 				WHERE w.id = ANY ($6) AND w.state = 'active'
 			),
@@ -148,7 +165,7 @@ func (db *DB) ClaimDueMessages(ctx context.Context, instance string, now time.Ti
 			WHERE m.id = due.id AND w.id = m.webhook_id
 			RETURNING m.id, m.kind, m.payload, m.url_suffix, m.scheduled_attempts, m.resend_requested,
 			          w.id, w.url, w.method, w.secret_enc, w.previous_secret_enc, w.previous_secret_expires_at,
-			          w.basic_auth_user, w.basic_auth_password_enc`, now, limit, lease.Seconds(), perWebhook, instance, hooks)
+			          w.basic_auth_user, w.basic_auth_password_enc`, now, limit, lease.Seconds(), perWebhook, instance, hooks, answered)
 		if err != nil {
 			return fmt.Errorf("claiming due messages: %w", err)
 		}
