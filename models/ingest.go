@@ -46,8 +46,8 @@ func (r *ingestReq) finish(out []Event, err error) {
 type ingester struct {
 	committers int // 0: ingestCommitters
 	once       sync.Once
-	reqs chan *ingestReq
-	quit chan struct{}
+	reqs       chan *ingestReq
+	quit       chan struct{}
 }
 
 // IngestEvents stores events and records a change for every webhook that wants each, all in
