@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -30,11 +31,15 @@ func (s *Server) catalogue(w http.ResponseWriter, r *http.Request) {
 // catalogueGroups groups types by object (the name before its last dot), objects in name
 // order; within one, the types still offered come before the deprecated ones, each by name.
 func catalogueGroups(ts []models.EventType) ([]views.CatalogueGroup, error) {
+	known := map[string]bool{}
+	for _, t := range ts {
+		known[t.Name] = true
+	}
 	var groups []views.CatalogueGroup
 	for i := range ts {
 		t := &ts[i]
 		ct := views.CatalogueType{Name: t.Name, Description: t.Description, Deprecated: t.Deprecated(),
-			DeprecatedAt: t.DeprecatedAt, Replacement: t.Replacement, UpdatedAt: t.UpdatedAt}
+			DeprecatedAt: t.DeprecatedAt, Replacement: linkTypes(t.Replacement, known), UpdatedAt: t.UpdatedAt}
 		var err error
 		if ct.Batch, err = models.SampleBody(t, models.FormatBatch); err != nil {
 			return nil, err
@@ -66,4 +71,29 @@ func catalogueGroups(ts []models.EventType) ([]views.CatalogueGroup, error) {
 		})
 	}
 	return groups, nil
+}
+
+// typeName finds what may be an event type's name in a text, such as test.completed; a final
+// dot is the sentence's, not the name's.
+var typeName = regexp.MustCompile(`[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+`)
+
+// linkTypes cuts text into parts where the names of known types become links.
+func linkTypes(text string, known map[string]bool) []views.TextPart {
+	var parts []views.TextPart
+	at := 0
+	for _, m := range typeName.FindAllStringIndex(text, -1) {
+		name := text[m[0]:m[1]]
+		if !known[name] {
+			continue
+		}
+		if m[0] > at {
+			parts = append(parts, views.TextPart{Text: text[at:m[0]]})
+		}
+		parts = append(parts, views.TextPart{Text: name, Type: name})
+		at = m[1]
+	}
+	if at < len(text) {
+		parts = append(parts, views.TextPart{Text: text[at:]})
+	}
+	return parts
 }

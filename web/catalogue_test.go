@@ -95,7 +95,8 @@ func TestEventCatalogue(t *testing.T) {
 		_, page := partnerBr.get("/event-types")
 		dep := regexp.MustCompile(`(?s)data-testid="deprecation-` + regexp.QuoteMeta(gone) + `".*?</div>`).FindString(page)
 		require.NotEmpty(t, dep)
-		require.Contains(t, html.UnescapeString(dep), "Use "+made+` with "state": "retired" instead.`)
+		require.Contains(t, html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(dep, "")), "Use "+made+` with "state": "retired" instead.`)
+		require.Contains(t, dep, `<a class="mono" href="#`+made+`">`+made+`</a>`, "the replacement's type links to its entry")
 		require.NotContains(t, page, `data-testid="deprecation-`+made+`"`)
 		// Grouped by object in name order; within one, deprecated types after the offered.
 		require.Less(t, strings.Index(page, `id="`+made+`"`), strings.Index(page, `id="`+gone+`"`))
@@ -106,7 +107,8 @@ func TestEventCatalogue(t *testing.T) {
 			require.Less(t, groups[i-1][1], groups[i][1], "groups in name order")
 		}
 		// The seeded deprecated types name their replacement apart from their description.
-		require.Contains(t, page, "Use objective.became_ok and the compliance report instead.")
+		require.Contains(t, html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(page, "")), "Use objective.became_ok and the compliance report instead.")
+		require.Contains(t, page, `<a class="mono" href="#objective.became_ok">objective.became_ok</a> and the compliance report`)
 		require.NotContains(t, page, "Deprecated: use")
 	})
 

@@ -30,7 +30,8 @@ import (
 // the page shows it, with the stock Standard Webhooks library of that language, gets a test
 // notification that hookrelay signs and sends to it through a webhook; it must answer 204,
 // and 400 to the same request with its body changed, with a signature made with another
-// secret, or with no signature; and, during a secret rotation, still 204 with the old secret.
+// secret, with no or a malformed signature, or rightly signed 10 minutes ago; and, during a
+// secret rotation, still 204 with the old secret.
 //
 // Go and Python run everywhere (Python's library is the stock source inside the Go module of
 // github.com/standard-webhooks/standard-webhooks/libraries, standard library only, since PyPI
@@ -92,6 +93,13 @@ func TestVerifySnippets(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, 400, got.replay(t, nil, map[string]string{"webhook-signature": wrong}), "signed with another secret")
 			require.Equal(t, 400, got.replay(t, nil, map[string]string{"webhook-signature": ""}), "no signature")
+			require.Equal(t, 400, got.replay(t, nil, map[string]string{"webhook-signature": "garbage"}), "a malformed signature")
+			// Rightly signed, but 10 minutes ago: a replayed old request.
+			old := time.Now().Add(-10 * time.Minute)
+			stale, err := jobs.Sign([]string{secret}, got.header.Get("webhook-id"), old, got.body)
+			require.NoError(t, err)
+			require.Equal(t, 400, got.replay(t, nil, map[string]string{"webhook-signature": stale, "webhook-timestamp": strconv.FormatInt(old.Unix(), 10)}),
+				"signed 10 minutes ago")
 
 			// After a rotation hookrelay signs with both secrets for a day: a receiver that
 			// still has the old one accepts.
@@ -201,7 +209,9 @@ spl_autoload_register(function ($class) {
     }
 });
 `, filepath.Join(lib, src)+"/"))
-		return exec.Command(php, "-S", "127.0.0.1:"+port, "receiver.php")
+		// Without a php.ini: PHP's built-in defaults print warnings into the answer, which
+		// sends the headers early, the harshest setup a receiver may meet.
+		return exec.Command(php, "-n", "-S", "127.0.0.1:"+port, "receiver.php")
 	}
 	t.Fatalf("no way to run the %s snippet", key)
 	return nil

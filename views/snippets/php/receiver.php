@@ -23,12 +23,13 @@ $webhook = new Webhook($secret);
 $body = file_get_contents('php://input');
 // The library looks the headers up by their lower-case names.
 $headers = array_change_key_case(getallheaders(), CASE_LOWER);
+// Refused until verified, even if a malformed header makes PHP print a warning first.
+http_response_code(400);
 try {
     // Checks the signature over the exact bytes received, and that the timestamp is
     // within 5 minutes.
     $payload = $webhook->verify($body, $headers);
 } catch (WebhookVerificationException $e) {
-    http_response_code(400);
     exit('invalid signature');
 }
 // The body is hookrelay's: handle $payload here. A repeat carries the same webhook-id header.
