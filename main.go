@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/mail"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -61,6 +62,8 @@ type config struct {
 	Workers         int
 	PerWebhook      int
 	MetricsToken    string
+	SMTP            *jobs.SMTPServer // nil: no mail to partner contacts
+	MailFrom        string
 }
 
 // loadConfig reads and validates the settings; every problem is reported at once.
@@ -158,6 +161,24 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.MetricsToken = str("HOOKRELAY_METRICS_TOKEN", "")
 	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
 		errs = append(errs, errors.New("HOOKRELAY_METRICS_TOKEN is not valid: use at least 16 random characters (head -c24 /dev/urandom | base64)"))
+	}
+	if v := strings.TrimSpace(getenv("HOOKRELAY_SMTP_URL")); v != "" {
+		s, err := jobs.ParseSMTPURL(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("HOOKRELAY_SMTP_URL is not valid: %v", err))
+		}
+		c.SMTP = s
+	}
+	c.MailFrom = strings.TrimSpace(getenv("HOOKRELAY_MAIL_FROM"))
+	switch {
+	case c.MailFrom != "":
+		if a, err := mail.ParseAddress(c.MailFrom); err != nil || strings.ContainsAny(c.MailFrom, "\r\n") {
+			bad("HOOKRELAY_MAIL_FROM", c.MailFrom, "want an email address such as hookrelay@example.com or 'hookrelay <hookrelay@example.com>'")
+		} else {
+			c.MailFrom = a.String()
+		}
+	case c.SMTP != nil:
+		errs = append(errs, errors.New("HOOKRELAY_MAIL_FROM is required with HOOKRELAY_SMTP_URL: the address mail to partner contacts comes from"))
 	}
 	return c, errors.Join(errs...)
 }
@@ -320,6 +341,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			return err
 		}
 		db.Sealer = sealer
+		db.MailContacts = cfg.SMTP != nil
+		if cfg.SMTP == nil {
+			log.Info("HOOKRELAY_SMTP_URL is not set: partner contacts are not mailed when a webhook is disabled or enabled again, and no mail is queued")
+		} else {
+			log.Info("mail to partner contacts", "smtp", cfg.SMTP.String(), "from", cfg.MailFrom)
+		}
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		metrics := jobs.NewMetrics(reg, db)
@@ -334,6 +361,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			VerifyInterval:  cfg.VerifyInterval,
 			VerifyThreshold: cfg.VerifyThreshold,
 			Retention:       cfg.Retention,
+			Mail:            jobs.MailConfig{SMTP: cfg.SMTP, From: cfg.MailFrom, BaseURL: cfg.BaseURL},
 		}, log)
 		jobsCtx, stopJobs := context.WithCancel(context.Background())
 		jobsDone := make(chan struct{})
@@ -352,6 +380,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			Metrics:      metrics,
 			Registry:     reg,
 			MetricsToken: cfg.MetricsToken,
+			MailOn:       cfg.SMTP != nil,
 			Ready: func(context.Context) error {
 				select {
 				case <-runner.Stopped():

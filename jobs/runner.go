@@ -40,6 +40,8 @@ type Config struct {
 	// others take over the messages it was delivering (default 3 s); it says so three times
 	// as often.
 	InstanceTimeout time.Duration
+	// Mail is how partner contacts are mailed (no SMTP server: not at all).
+	Mail MailConfig
 }
 
 // Runner closes batch windows and delivers messages. Every instance runs one; they share the
@@ -48,11 +50,13 @@ type Runner struct {
 	db     *models.DB
 	id     string // this instance, as its claims name it
 	sender *Sender
+	mailer *mailer // nil: no mail
 	cfg    Config
 	log    *slog.Logger
 
 	batchWake   chan struct{}
 	deliverWake chan struct{}
+	mailWake    chan struct{}
 	alive       chan struct{} // closed once the instance's first heartbeat is stored
 	running     chan struct{}
 	stopped     chan struct{}
@@ -129,6 +133,8 @@ func NewRunner(db *models.DB, sealer *models.Sealer, cfg Config, log *slog.Logge
 		db: db, cfg: cfg, log: log, id: models.NewID("ins_"),
 		alive:       make(chan struct{}),
 		sender:      NewSender(sealer, cfg.Version, cfg.Timeout, cfg.AllowPrivate),
+		mailer:      newMailer(cfg.Mail),
+		mailWake:    make(chan struct{}, 1),
 		batchWake:   make(chan struct{}, 1),
 		deliverWake: make(chan struct{}, 1),
 		running:     make(chan struct{}),
@@ -171,6 +177,10 @@ func (r *Runner) Run(ctx context.Context) {
 	go func() { defer wg.Done(); r.deliverLoop(ctx) }()
 	go func() { defer wg.Done(); r.verifyLoop(ctx) }()
 	go func() { defer wg.Done(); r.retentionLoop(ctx) }()
+	if r.mailer != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.mailLoop(ctx) }()
+	}
 	recorded := make(chan struct{})
 	go func() { r.recordLoop(); close(recorded) }()
 	close(r.running)
@@ -247,6 +257,16 @@ func (r *Runner) beat(ctx context.Context, conn **pgx.Conn, release bool) error 
 		r.log.Info("took over the deliveries of a stopped instance", "messages", n)
 		poke(r.deliverWake)
 	}
+	if r.mailer == nil {
+		return nil
+	}
+	if n, err = models.ReleaseAbandonedMails(ctx, *conn, time.Now(), r.cfg.InstanceTimeout); err != nil {
+		return err
+	}
+	if n > 0 {
+		r.log.Info("took over the mails of a stopped instance", "mails", n)
+		poke(r.mailWake)
+	}
 	return nil
 }
 
@@ -300,7 +320,7 @@ func (r *Runner) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 		return err
 	}
 	defer conn.Release()
-	for _, ch := range []string{models.ChannelBatches, models.ChannelMessages} {
+	for _, ch := range []string{models.ChannelBatches, models.ChannelMessages, models.ChannelMail} {
 		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
 			return err
 		}
@@ -321,6 +341,8 @@ func (r *Runner) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 			poke(r.batchWake)
 		case models.ChannelMessages:
 			poke(r.deliverWake)
+		case models.ChannelMail:
+			poke(r.mailWake)
 		}
 	}
 }

@@ -23,6 +23,10 @@ type DB struct {
 	Gorm *gorm.DB
 	// Sealer encrypts the secrets stored in webhooks.
 	Sealer *Sealer
+	// MailContacts queues mail to partner contacts when a webhook is disabled or enabled again
+	// (HOOKRELAY_SMTP_URL is set). Off, nothing is queued: mail turned on later does not send a
+	// backlog of stale news.
+	MailContacts bool
 
 	changed signal
 	ingest  ingester

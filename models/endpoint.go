@@ -159,6 +159,16 @@ func (db *DB) RecordVerification(ctx context.Context, partnerID, url string, web
 				return fmt.Errorf("auditing disable of %s: %w", id, err)
 			}
 		}
+		if !db.MailContacts || len(out.Disabled) == 0 {
+			return nil
+		}
+		src := `(SELECT id, partner_id, name, state, state_changed_at FROM webhooks WHERE id = ANY($1))`
+		if _, err := tx.Exec(ctx, queueStateMailsSQL(src, "$2::text"), out.Disabled, reason); err != nil {
+			return fmt.Errorf("queueing mail about disabling webhooks of %s: %w", url, err)
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, ChannelMail); err != nil {
+			return fmt.Errorf("notifying %s: %w", ChannelMail, err)
+		}
 		return nil
 	})
 	return out, err

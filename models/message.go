@@ -366,11 +366,17 @@ func (db *DB) RecordDeliveries(ctx context.Context, as []AttemptOutcome, policy 
 		disabled AS (
 			UPDATE webhooks w SET state = 'disabled', state_reason = $4, state_changed_at = l.started_at, updated_at = l.started_at
 			FROM locked l WHERE w.id = l.id
-			RETURNING w.id
+			RETURNING w.id, w.partner_id, w.name, w.state, w.state_changed_at
+		),
+		audited AS (
+			INSERT INTO audit_log (actor_email, action, object_type, object_id, summary)
+			SELECT 'hookrelay', 'webhook.disabled', 'webhook', id, $4 FROM disabled
+		),
+		mailed AS (
+			`+queueStateMailsSQL("disabled", "$4")+` WHERE $5::bool RETURNING 1
 		)
-		INSERT INTO audit_log (actor_email, action, object_type, object_id, summary)
-		SELECT 'hookrelay', 'webhook.disabled', 'webhook', id, $4 FROM disabled`,
-		msgIDs, statuses, started, GoneReason)
+		SELECT pg_notify('`+ChannelMail+`', '') FROM (SELECT 1 FROM mailed LIMIT 1) AS any_mail`,
+		msgIDs, statuses, started, GoneReason, db.MailContacts)
 	// The hourly rollup counts deliveries of changes only: tests and verification calls
 	// are not deliveries.
 	b.Queue(`

@@ -196,7 +196,7 @@ func (db *DB) UpdateWebhook(ctx context.Context, actor Actor, id string, in Webh
 			if in.Backlog != nil {
 				c.Backlog = *in.Backlog
 			}
-			if from, err = setState(tx, actor, w, c, now); err != nil {
+			if from, err = setState(tx, actor, w, c, now, db.MailContacts); err != nil {
 				return nil, err
 			}
 		}

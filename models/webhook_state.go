@@ -74,7 +74,7 @@ func (db *DB) SetWebhookState(ctx context.Context, actor Actor, id string, c Sta
 		if err != nil {
 			return nil, err
 		}
-		from, err := setState(tx, actor, w, c, time.Now())
+		from, err := setState(tx, actor, w, c, time.Now(), db.MailContacts)
 		if err != nil || from == c.State {
 			return nil, err
 		}
@@ -95,8 +95,9 @@ func lockWebhook(tx *gorm.DB, id string) (*Webhook, error) {
 
 // setState moves the locked webhook w to c.State and returns the state it had. Becoming
 // active again either delivers the changes that waited (collapsed per object like any batch)
-// or drops them; messages already made resume their schedule either way.
-func setState(tx *gorm.DB, actor Actor, w *Webhook, c StateChange, now time.Time) (from string, err error) {
+// or drops them; messages already made resume their schedule either way. Disabling, and
+// enabling a disabled webhook, queue mail to the partner's contacts when mail is on.
+func setState(tx *gorm.DB, actor Actor, w *Webhook, c StateChange, now time.Time, mail bool) (from string, err error) {
 	from = w.State
 	if from == c.State {
 		return from, nil
@@ -116,6 +117,11 @@ func setState(tx *gorm.DB, actor Actor, w *Webhook, c StateChange, now time.Time
 		return from, fmt.Errorf("setting state of webhook %s: %w", w.ID, err)
 	}
 	w.State, w.StateReason, w.StateChangedAt = c.State, reason, now
+	if mail && (c.State == WebhookDisabled || from == WebhookDisabled && c.State == WebhookActive) {
+		if err := queueMailsOf(tx, w, c, actor); err != nil {
+			return from, err
+		}
+	}
 	if c.State != WebhookActive {
 		return from, nil
 	}
@@ -132,6 +138,23 @@ func setState(tx *gorm.DB, actor Actor, w *Webhook, c StateChange, now time.Time
 	// The changes that waited have long-closed windows: any instance's batch worker, once
 	// woken, flushes them.
 	return from, notify(tx, ChannelBatches, ChannelMessages)
+}
+
+// queueMailsOf queues, in tx, the mails about w's change of state made by actor: why it was
+// disabled, or who enabled it and what became of the changes that waited.
+func queueMailsOf(tx *gorm.DB, w *Webhook, c StateChange, actor Actor) error {
+	reason := w.StateReason
+	if c.State == WebhookActive {
+		reason = "Enabled again by " + actor.Email + "; the changes that waited while it was disabled are delivered."
+		if c.Backlog == BacklogDrop {
+			reason = "Enabled again by " + actor.Email + "; the changes that waited while it was disabled were dropped: only changes from now on are delivered."
+		}
+	}
+	src := `(SELECT id, partner_id, name, state, state_changed_at FROM webhooks WHERE id = ?)`
+	if err := tx.Exec(queueStateMailsSQL(src, "?::text"), reason, w.ID).Error; err != nil {
+		return fmt.Errorf("queueing mail about webhook %s: %w", w.ID, err)
+	}
+	return notify(tx, ChannelMail)
 }
 
 // stateEntry is the audit entry of a state change made on its own.
