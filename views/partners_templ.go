@@ -645,7 +645,7 @@ func MailOffNotice() templ.Component {
 			templ_7745c5c3_Var27 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 49, "<p class=\"notice notice-warn\" data-testid=\"mail-off\">Contacts are not notified by email: this installation has no mail server set up (HOOKRELAY_SMTP_URL).</p>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 49, "<p data-testid=\"mail-off\"><span class=\"tag tag-warn\">off</span> Contacts are not notified by email: this installation has no mail server set up (HOOKRELAY_SMTP_URL).</p>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

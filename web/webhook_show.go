@@ -105,6 +105,10 @@ func (s *Server) renderWebhookPage(w http.ResponseWriter, r *http.Request, secre
 		s.error(w, r, err)
 		return
 	}
+	if props.Mail, err = s.webhookMail(r, h); err != nil {
+		s.error(w, r, err)
+		return
+	}
 	status := http.StatusOK
 	if test != nil {
 		props.Test, status = *test, http.StatusUnprocessableEntity
@@ -148,4 +152,28 @@ func (s *Server) testPanel(r *http.Request, h *models.Webhook, eventType, data s
 		}
 	}
 	return p, nil
+}
+
+// webhookMail is what the webhook page says about mail to its partner's contacts.
+func (s *Server) webhookMail(r *http.Request, h *models.Webhook) (views.MailView, error) {
+	m := views.MailView{On: s.cfg.MailOn}
+	if h.Partner != nil {
+		m.Contacts = h.Partner.ContactEmails
+	}
+	if u := currentUser(r); u.Role == models.RoleAdmin {
+		m.EditContacts = "/admin/partners/" + h.PartnerID + "/edit"
+	}
+	if h.State != models.WebhookDisabled {
+		return m, nil
+	}
+	st, ok, err := s.db.FindWebhookMailStatus(r.Context(), h.ID, h.StateChangedAt)
+	if err != nil || !ok {
+		return m, err
+	}
+	m.Last = &views.MailStatusView{Kind: st.Kind, Queued: st.Queued, Sent: st.Sent, Failed: st.Failed,
+		LastSentAt: st.LastSentAt, LastError: st.LastError, Recipients: st.Recipients}
+	if currentUser(r).Role == models.RolePartner {
+		m.Last.LastError = "" // it may name the mail server, which is none of a partner's business
+	}
+	return m, nil
 }
