@@ -23,7 +23,7 @@ func (s *Server) eventTypeList(w http.ResponseWriter, r *http.Request) {
 	}
 	rows := make([]views.EventTypeRow, 0, len(ts))
 	for _, t := range ts {
-		rows = append(rows, views.EventTypeRow{Name: t.Name, Description: t.Description, Deprecated: t.Deprecated(), Webhooks: counts[t.Name]})
+		rows = append(rows, views.EventTypeRow{Name: t.Name, Description: t.Description, Replacement: t.Replacement, Deprecated: t.Deprecated(), Webhooks: counts[t.Name]})
 	}
 	s.page(w, r, http.StatusOK, "Event types", "event-types", views.EventTypeList(rows))
 }

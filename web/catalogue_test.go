@@ -117,6 +117,8 @@ func TestEventCatalogue(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Contains(t, page, `href="/admin/event-types/`+made+`"`)
 		require.Contains(t, page, `href="/admin/event-types"`)
+		_, list := admin.get("/admin/event-types")
+		require.Contains(t, html.UnescapeString(list), "Use "+made+` with "state": "retired" instead.`, "the admin list shows the replacement")
 		staff, _ := signedIn(t, b, models.RoleStaff)
 		resp, page = staff.get("/event-types")
 		require.Equal(t, http.StatusOK, resp.StatusCode)
