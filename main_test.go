@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/stretchr/testify/require"
 )
 
@@ -144,6 +145,11 @@ func TestBadSettings(t *testing.T) {
 		{"ErrBadEnv", map[string]string{"HOOKRELAY_ENV": "staging"}, `HOOKRELAY_ENV="staging" is not valid`},
 		{"ErrBadBool", map[string]string{"HOOKRELAY_ALLOW_PRIVATE_TARGETS": "maybe"}, `HOOKRELAY_ALLOW_PRIVATE_TARGETS="maybe" is not valid`},
 		{"ErrBadConcurrency", map[string]string{"HOOKRELAY_WEBHOOK_CONCURRENCY": "0"}, `HOOKRELAY_WEBHOOK_CONCURRENCY="0" is not valid`},
+		{"ErrSMTPScheme", map[string]string{"HOOKRELAY_SMTP_URL": "http://u:hunter2@mail.example:25", "HOOKRELAY_MAIL_FROM": "a@example.com"}, `HOOKRELAY_SMTP_URL is not valid: scheme "http": want smtp:// or smtps://`},
+		{"ErrSMTPPort", map[string]string{"HOOKRELAY_SMTP_URL": "smtp://u:hunter2@mail.example:99999", "HOOKRELAY_MAIL_FROM": "a@example.com"}, `HOOKRELAY_SMTP_URL is not valid: port "99999"`},
+		{"ErrSMTPNotURL", map[string]string{"HOOKRELAY_SMTP_URL": "smtp://u:hunter2@mail example:25", "HOOKRELAY_MAIL_FROM": "a@example.com"}, `HOOKRELAY_SMTP_URL is not valid: not a URL`},
+		{"ErrSMTPNeedsFrom", map[string]string{"HOOKRELAY_SMTP_URL": "smtp://u:hunter2@mail.example"}, "HOOKRELAY_MAIL_FROM is required with HOOKRELAY_SMTP_URL"},
+		{"ErrBadMailFrom", map[string]string{"HOOKRELAY_MAIL_FROM": "not an address"}, `HOOKRELAY_MAIL_FROM="not an address" is not valid`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var errOut syncBuffer
@@ -168,11 +174,23 @@ func TestBadSettings(t *testing.T) {
 		require.Equal(t, 3, c.VerifyThreshold)
 		require.Equal(t, 720*time.Hour, c.Retention)
 		require.Equal(t, 20, c.PerWebhook)
+		require.Nil(t, c.SMTP, "no mail unless HOOKRELAY_SMTP_URL is set")
 
 		c, err = loadConfig(envOf(map[string]string{"DATABASE_URL": "postgres://localhost/db", "HOOKRELAY_SECRET_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}))
 		require.NoError(t, err)
 		require.False(t, c.Development, "production when DATABASE_URL is set")
 		require.False(t, c.AllowPrivate)
+	})
+
+	t.Run("Mail", func(t *testing.T) {
+		c, err := loadConfig(envOf(map[string]string{"HOOKRELAY_SMTP_URL": "smtps://mailer:p%40ss@mail.example", "HOOKRELAY_MAIL_FROM": "hookrelay <noreply@example.com>"}))
+		require.NoError(t, err)
+		require.Equal(t, jobs.SMTPServer{Host: "mail.example", Port: 465, TLS: true, User: "mailer", Password: "p@ss"}, *c.SMTP)
+		require.Equal(t, `"hookrelay" <noreply@example.com>`, c.MailFrom)
+		require.Equal(t, "smtps://mailer@mail.example:465", c.SMTP.String(), "the log line leaves the password out")
+		c, err = loadConfig(envOf(map[string]string{"HOOKRELAY_SMTP_URL": "smtp://mail.example:2525", "HOOKRELAY_MAIL_FROM": "noreply@example.com"}))
+		require.NoError(t, err)
+		require.Equal(t, jobs.SMTPServer{Host: "mail.example", Port: 2525}, *c.SMTP)
 	})
 
 	t.Run("ErrUnknownCommand", func(t *testing.T) {
