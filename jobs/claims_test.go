@@ -13,6 +13,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/models"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
@@ -239,6 +240,17 @@ func TestRetentionLoop(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, db.RecordAttempt(ctx, models.AttemptResult{MessageID: recent.ID, WebhookID: w.ID, Trigger: models.TriggerTest,
 		StartedAt: time.Now(), URL: w.URL, Method: "POST", Success: true, Status: 200}, nil))
+	var oldMail, queuedMail, recentMail int64
+	for _, m := range []struct {
+		id    *int64
+		state string
+		at    time.Time
+	}{{&oldMail, "sent", old}, {&queuedMail, "queued", old}, {&recentMail, "sent", time.Now()}} {
+		require.NoError(t, db.Pool.QueryRow(ctx, `
+			INSERT INTO mails (kind, partner_id, webhook_id, webhook_name, since, recipient, state, created_at, next_attempt_at)
+			VALUES ('webhook.disabled', $1, $2, 'x', $3, 'ops@example.com', $4, $3, now() + interval '1 day') RETURNING id`,
+			w.PartnerID, w.ID, m.at, m.state).Scan(m.id))
+	}
 	// A fresh schedule: the first look finds the clean-up due.
 	_, err = db.Pool.Exec(ctx, `DELETE FROM schedules WHERE name = 'retention'`)
 	require.NoError(t, err)
@@ -255,6 +267,12 @@ func TestRetentionLoop(t *testing.T) {
 	require.Empty(t, as, "its attempts go with it")
 	_, err = db.FindMessageByID(ctx, recent.ID)
 	require.NoError(t, err, "recent messages stay")
+	var left []int64
+	rows, err := db.Pool.Query(ctx, `SELECT id FROM mails WHERE id = ANY($1) ORDER BY id`, []int64{oldMail, queuedMail, recentMail})
+	require.NoError(t, err)
+	left, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	require.NoError(t, err)
+	require.Equal(t, []int64{queuedMail, recentMail}, left, "an old sent mail goes; one still queued, and a recent one, stay")
 }
 
 // The delivery counters move with each attempt, by outcome, and the gauges read the database.

@@ -200,7 +200,7 @@ func (db *DB) ClaimSchedule(ctx context.Context, name string, every time.Duratio
 }
 
 // RetentionBatch deletes at most limit of the oldest expendable rows before cutoff: attempts,
-// finished messages, and events no pending change still needs. It returns how many rows went,
+// finished messages, events no pending change still needs, and mails sent or given up. It returns how many rows went,
 // so the caller repeats until nothing is left; small batches never hold locks for long.
 func (db *DB) RetentionBatch(ctx context.Context, cutoff time.Time, limit int) (int64, error) {
 	var total int64
@@ -210,6 +210,8 @@ func (db *DB) RetentionBatch(ctx context.Context, cutoff time.Time, limit int) (
 		`DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.received_at < $1
 		     AND NOT EXISTS (SELECT 1 FROM changes c WHERE c.event_id = e.id AND c.state = 'pending') ORDER BY e.received_at LIMIT $2)`,
 		`DELETE FROM delivery_hours WHERE hour < $1::timestamptz - interval '1 day' AND $2::int > 0`,
+		// Mails that went out, or were given up, are kept as long as the delivery log.
+		`DELETE FROM mails WHERE id IN (SELECT id FROM mails WHERE created_at < $1 AND state IN ('sent', 'failed') ORDER BY id LIMIT $2)`,
 	} {
 		tag, err := db.Pool.Exec(ctx, q, cutoff, limit)
 		if err != nil {
