@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -273,6 +274,45 @@ func BenchmarkIngest(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkIngestConcurrent posts one event per call from 32 goroutines, the shape the
+// platform sends in, to one webhook. With 4 committers, calls that arrive while a commit is
+// under way share the next one; with 32, nearly every call has a committer to itself and
+// commits alone, as before group commit. Report the ratio of the two (ns/op is per event).
+func BenchmarkIngestConcurrent(b *testing.B) {
+	dbtest.DB(b) // migrated
+	for _, committers := range []int{32, 2} {
+		b.Run(fmt.Sprintf("committers=%d", committers), func(b *testing.B) {
+			ctx := context.Background()
+			db, err := models.Open(ctx, dbtest.URL(), 40)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			models.SetIngestCommitters(db, committers)
+			if _, err := db.Pool.Exec(ctx, `INSERT INTO partners (id, name) VALUES ('ptn_conc', 'Concurrent') ON CONFLICT DO NOTHING`); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := db.Pool.Exec(ctx, `INSERT INTO webhooks (id, partner_id, name, url, secret_enc, all_event_types, state)
+				VALUES ('wh_conc', 'ptn_conc', 'concurrent', 'https://conc.example.com/', '\x00', false, 'paused') ON CONFLICT DO NOTHING`); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := db.Pool.Exec(ctx, `INSERT INTO webhook_event_types (webhook_id, event_type) VALUES ('wh_conc', 'training.updated') ON CONFLICT DO NOTHING`); err != nil {
+				b.Fatal(err)
+			}
+			b.SetParallelism(32 / runtime.GOMAXPROCS(0))
+			b.RunParallel(func(pb *testing.PB) {
+				evs := []models.NewEvent{{Type: "training.updated", Action: "updated", OccurredAt: time.Now(), Data: []byte(`{}`)}}
+				for pb.Next() {
+					if _, err := db.IngestEvents(ctx, evs, time.Now(), func(int, string) string { return "" }); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		})
 	}
 }

@@ -172,3 +172,67 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A group without idempotency keys is one statement: a post naming an unknown type, alone or
+// in a batch, is refused whole, and the others are stored together.
+func TestIngestGroupWithoutKeys(t *testing.T) {
+	setup(t)
+	ctx := context.Background()
+	db, err := models.Open(ctx, dbtest.URL(), 10)
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	models.SetIngestCommitters(db, 1)
+	field := func(i int, f string) string { return f }
+	batchField := func(i int, f string) string { return "events[" + string(rune('0'+i)) + "]." + f }
+	tag := models.NewID("")[20:]
+	hold, err := db.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = hold.Rollback(ctx) }()
+	_, err = hold.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 7346))`, tag+"-hold")
+	require.NoError(t, err)
+	type answer struct {
+		evs []models.Event
+		err error
+	}
+	post := func(evs []models.NewEvent, field func(int, string) string) chan answer {
+		c := make(chan answer, 1)
+		go func() {
+			out, err := db.IngestEvents(ctx, evs, time.Now(), field)
+			c <- answer{out, err}
+		}()
+		return c
+	}
+	held := post([]models.NewEvent{newEvent("course.completed", tag+"-held", tag+"-hold", "x")}, field)
+	waitUntil(t, "the committer to wait for the key", func() bool { return models.IngestQueued(db) == 0 && lockWaits(t, db) > 0 })
+	one := post([]models.NewEvent{newEvent("course.completed", tag+"-1", "", "x")}, field)
+	unknown := post([]models.NewEvent{newEvent("no.such.type", tag+"-2", "", "x")}, field)
+	batch := post([]models.NewEvent{newEvent("course.completed", tag+"-3", "", "x"), newEvent("training.updated", tag+"-3", "", "x")}, batchField)
+	badBatch := post([]models.NewEvent{newEvent("course.completed", tag+"-4", "", "x"), newEvent("no.such.type", tag+"-4", "", "x")}, batchField)
+	waitUntil(t, "four posts to queue", func() bool { return models.IngestQueued(db) == 4 })
+	require.NoError(t, hold.Rollback(ctx))
+	require.NoError(t, (<-held).err)
+
+	var me *models.Error
+	a := <-unknown
+	require.True(t, errors.As(a.err, &me), "%v", a.err)
+	require.Equal(t, map[string]string{"type": `"no.such.type" is not a catalogued event type; GET /api/v1/event-types lists them.`}, me.Fields)
+	a = <-badBatch
+	require.True(t, errors.As(a.err, &me), "%v", a.err)
+	require.Equal(t, []string{"events[1].type"}, keys(me.Fields))
+	var ids []string
+	a = <-one
+	require.NoError(t, a.err)
+	ids = append(ids, a.evs[0].ID)
+	a = <-batch
+	require.NoError(t, a.err)
+	require.Len(t, a.evs, 2)
+	require.Equal(t, []string{"course.completed", "training.updated"}, []string{a.evs[0].Type, a.evs[1].Type})
+	ids = append(ids, a.evs[0].ID, a.evs[1].ID)
+
+	var stored, txs int
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT xmin::text) FROM events WHERE id = ANY($1)`, ids).Scan(&stored, &txs))
+	require.Equal(t, 3, stored)
+	require.Equal(t, 1, txs, "stored in one transaction")
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE object_id IN ($1, $2)`, tag+"-2", tag+"-4").Scan(&stored))
+	require.Zero(t, stored, "nothing of a refused post")
+}
