@@ -256,9 +256,11 @@ func TestRetentionLoop(t *testing.T) {
 	require.NoError(t, err)
 
 	startRunner(t, db, jobs.Config{Retention: 30 * 24 * time.Hour, RetentionEvery: 24 * time.Hour})
-	waitFor(t, "the old message to go", 10*time.Second, func() bool {
+	waitFor(t, "the old message and the old mail to go", 10*time.Second, func() bool {
 		_, err := db.FindMessageByID(ctx, finished.ID)
-		return err != nil
+		var mails int
+		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM mails WHERE id = $1`, oldMail).Scan(&mails))
+		return err != nil && mails == 0
 	})
 	_, err = db.FindMessageByID(ctx, finished.ID)
 	require.ErrorIs(t, err, models.ErrNotFound)

@@ -223,8 +223,10 @@ func (r *Runner) mailLoop(ctx context.Context) {
 	case <-r.alive: // claims name this instance: its row must exist first
 	}
 	for ctx.Err() == nil {
+		// One at a time: a stopping runner then waits for one conversation at most, and the
+		// other instances take the rest meanwhile.
 		now := time.Now()
-		ms, err := r.db.ClaimDueMails(ctx, r.id, now, 10, m.lease())
+		ms, err := r.db.ClaimDueMails(ctx, r.id, now, 1, m.lease())
 		if err != nil && ctx.Err() == nil {
 			r.log.Error("claiming mails", "err", err)
 		}
