@@ -102,27 +102,87 @@ func (db *DB) ClaimDueMessages(ctx context.Context, instance string, now time.Ti
 	if answered == nil {
 		answered = []string{}
 	}
-	var out []Delivery
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		// A claim lost with the database's last moments puts its messages back in the queue
-		// under the same ids, which at-least-once delivery allows: no need to wait for its
-		// WAL flush. (The flush that made the messages, and every recorded attempt, do wait.)
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-			return fmt.Errorf("claiming: %w", err)
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("claiming: %w", err)
+	}
+	// A connection left in a transaction by an error is closed on release, not reused.
+	defer conn.Release()
+	// First the webhooks with messages due, each taken by this claim alone until it commits (a
+	// transaction-level advisory lock; another claimer skips them). Then, in the next statement,
+	// whose snapshot is newer than those locks and so sees every claim made before them, the
+	// count of requests in flight and the claim itself: two instances can never both see a
+	// webhook with room for its last slot. Each step is one round trip: the claim loop runs
+	// once per answered request under load.
+	//
+	// A claim lost with the database's last moments puts its messages back in the queue under
+	// the same ids, which at-least-once delivery allows: no need to wait for its WAL flush.
+	// (The flush that made the messages, and every recorded attempt, do wait.)
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(`SET LOCAL synchronous_commit = off`)
+	b.Queue(claimHooksSQL, now, limit, claimLockClass, perWebhook, answered)
+	br := conn.SendBatch(ctx, b)
+	_, err = br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	var hooks []string
+	if err == nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			hooks, err = pgx.CollectRows(rows, pgx.RowTo[string])
 		}
-		// First the webhooks with messages due, each taken by this claim alone until it commits
-		// (a transaction-level advisory lock; another claimer skips them). Then, in the next
-		// statement, whose snapshot is newer than those locks and so sees every claim made
-		// before them, the count of requests in flight and the claim itself: two instances can
-		// never both see a webhook with room for its last slot.
-		rows, err := tx.Query(ctx, `
-			WITH RECURSIVE `+waitingHooks+`,
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("taking webhooks to claim from: %w", err)
+	}
+	if len(hooks) == 0 {
+		if _, err := conn.Exec(ctx, `COMMIT`); err != nil {
+			return nil, fmt.Errorf("claiming: %w", err)
+		}
+		return nil, nil
+	}
+	b = &pgx.Batch{}
+	b.Queue(claimSQL, now, limit, lease.Seconds(), perWebhook, instance, hooks, answered)
+	b.Queue(`COMMIT`)
+	br = conn.SendBatch(ctx, b)
+	var out []Delivery
+	rows, err := br.Query()
+	if err == nil {
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Delivery, error) {
+			var d Delivery
+			w := &d.Webhook
+			err := row.Scan(&d.MessageID, &d.Kind, &d.Payload, &d.URLSuffix, &d.ScheduledAttempts, &d.Resend,
+				&w.ID, &w.URL, &w.Method, &w.SecretEnc, &w.PreviousSecretEnc, &w.PreviousSecretExpiresAt,
+				&w.BasicAuthUser, &w.BasicAuthPasswordEnc)
+			return d, err
+		})
+	}
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claiming due messages: %w", err)
+	}
+	return out, nil
+}
+
+// claimHooksSQL takes the webhooks to claim from; see ClaimDueMessages.
+const claimHooksSQL = `
+			WITH RECURSIVE ` + waitingHooks + `,
 			due AS MATERIALIZED (
 				SELECT w.id, d.at FROM hooks h JOIN webhooks w ON w.id = h.webhook_id AND w.state = 'active'
 				CROSS JOIN LATERAL (
 					SELECT m.next_attempt_at AS at FROM messages m
 					WHERE m.webhook_id = w.id AND m.state IN ('pending', 'retrying') AND (m.kind = 'changes' OR m.resend_requested) AND m.next_attempt_at <= $1
-					  AND NOT (w.ordered AND `+heldBack+`)
+					  AND NOT (w.ordered AND ` + heldBack + `)
 					ORDER BY m.next_attempt_at LIMIT 1) d
 				-- Webhooks already at their cap would take the places of others with room.
 				WHERE CASE WHEN w.failing_since IS NULL THEN coalesce(w.max_in_flight, $4) ELSE 1 END
@@ -130,24 +190,16 @@ func (db *DB) ClaimDueMessages(ctx context.Context, instance string, now time.Ti
 				           AND (w.failing_since IS NOT NULL OR b.id <> ALL ($5)))
 				ORDER BY d.at LIMIT $2
 			)
-			SELECT id FROM due WHERE pg_try_advisory_xact_lock($3, hashtext(id))`, now, limit, claimLockClass, perWebhook, answered)
-		if err != nil {
-			return fmt.Errorf("taking webhooks to claim from: %w", err)
-		}
-		hooks, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return fmt.Errorf("taking webhooks to claim from: %w", err)
-		}
-		if len(hooks) == 0 {
-			return nil
-		}
-		rows, err = tx.Query(ctx, `
+			SELECT id FROM due WHERE pg_try_advisory_xact_lock($3, hashtext(id))`
+
+// claimSQL claims the due messages of the webhooks that claimHooksSQL took.
+const claimSQL = `
 			WITH cand AS (
 				SELECT d.id, d.next_attempt_at FROM webhooks w
 				CROSS JOIN LATERAL (
 					SELECT m.id, m.next_attempt_at FROM messages m
 					WHERE m.webhook_id = w.id AND m.state IN ('pending', 'retrying') AND (m.kind = 'changes' OR m.resend_requested) AND m.next_attempt_at <= $1
-					  AND NOT (w.ordered AND `+heldBack+`)
+					  AND NOT (w.ordered AND ` + heldBack + `)
 					ORDER BY m.next_attempt_at
 					LIMIT greatest(0, CASE WHEN w.failing_since IS NULL THEN coalesce(w.max_in_flight, $4) ELSE 1 END
 					                  - (SELECT count(*) FROM messages b WHERE b.webhook_id = w.id AND b.state = 'delivering'
@@ -165,25 +217,7 @@ func (db *DB) ClaimDueMessages(ctx context.Context, instance string, now time.Ti
 			WHERE m.id = due.id AND w.id = m.webhook_id
 			RETURNING m.id, m.kind, m.payload, m.url_suffix, m.scheduled_attempts, m.resend_requested,
 			          w.id, w.url, w.method, w.secret_enc, w.previous_secret_enc, w.previous_secret_expires_at,
-			          w.basic_auth_user, w.basic_auth_password_enc`, now, limit, lease.Seconds(), perWebhook, instance, hooks, answered)
-		if err != nil {
-			return fmt.Errorf("claiming due messages: %w", err)
-		}
-		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Delivery, error) {
-			var d Delivery
-			w := &d.Webhook
-			err := row.Scan(&d.MessageID, &d.Kind, &d.Payload, &d.URLSuffix, &d.ScheduledAttempts, &d.Resend,
-				&w.ID, &w.URL, &w.Method, &w.SecretEnc, &w.PreviousSecretEnc, &w.PreviousSecretExpiresAt,
-				&w.BasicAuthUser, &w.BasicAuthPasswordEnc)
-			return d, err
-		})
-		if err != nil {
-			return fmt.Errorf("claiming due messages: %w", err)
-		}
-		return nil
-	})
-	return out, err
-}
+			          w.basic_auth_user, w.basic_auth_password_enc`
 
 // claimLockClass is the first key of the advisory locks that claims take on webhooks.
 const claimLockClass = 7201
