@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,47 +22,72 @@ func newEvent(typ, objectID, key, content string) models.NewEvent {
 	return e
 }
 
-// Posts that arrive while a commit is under way share the next transaction, and each is still
-// answered on its own: an unknown type, a clashing idempotency key or a bad event in a batch
-// refuses that post alone, and a key used twice in one group stores one event.
-func TestIngestGroupsPosts(t *testing.T) {
+// heldIngester is a database handle with one committer, held busy: its first post waits for an
+// idempotency key's lock until release, so that the posts after it queue up and form one group.
+type heldIngester struct {
+	db      *models.DB
+	tag     string // distinguishes this test's objects and keys
+	release func()
+	held    chan answer
+}
+
+type answer struct {
+	evs []models.Event
+	err error
+}
+
+var (
+	field      = func(i int, f string) string { return f }
+	batchField = func(i int, f string) string { return "events[" + string(rune('0'+i)) + "]." + f }
+)
+
+// newHeldIngester calls prepare, if any, with the handle before holding its committer.
+func newHeldIngester(t *testing.T, prepare func(h *heldIngester)) *heldIngester {
 	setup(t)
 	ctx := context.Background()
 	db, err := models.Open(ctx, dbtest.URL(), 10)
 	require.NoError(t, err)
 	t.Cleanup(db.Close)
 	models.SetIngestCommitters(db, 1)
-	field := func(i int, f string) string { return f }
-	batchField := func(i int, f string) string { return "events[" + string(rune('0'+i)) + "]." + f }
-	tag := models.NewID("")[20:]
-
-	before, err := db.IngestEvents(ctx, []models.NewEvent{newEvent("course.completed", tag+"-pre", tag+"-pre", "x")}, time.Now(), field)
-	require.NoError(t, err)
-
-	// Hold the one committer: its first post waits for an idempotency key's lock.
+	h := &heldIngester{db: db, tag: models.NewID("")[20:]}
+	if prepare != nil {
+		prepare(h)
+	}
 	hold, err := db.Pool.Begin(ctx)
 	require.NoError(t, err)
-	defer func() { _ = hold.Rollback(ctx) }()
-	_, err = hold.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 7346))`, tag+"-hold")
+	t.Cleanup(func() { _ = hold.Rollback(ctx) })
+	_, err = hold.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 7346))`, h.tag+"-hold")
 	require.NoError(t, err)
-	type answer struct {
-		evs []models.Event
-		err error
-	}
-	post := func(evs []models.NewEvent, field func(int, string) string) chan answer {
-		c := make(chan answer, 1)
-		go func() {
-			out, err := db.IngestEvents(ctx, evs, time.Now(), field)
-			c <- answer{out, err}
-		}()
-		return c
-	}
-	held := post([]models.NewEvent{newEvent("course.completed", tag+"-held", tag+"-hold", "x")}, field)
-	waitUntil(t, "the committer to wait for the key", func() bool {
-		var n int
-		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'`).Scan(&n))
-		return n > 0
+	h.release = func() { require.NoError(t, hold.Rollback(ctx)) }
+	h.held = h.post(context.Background(), []models.NewEvent{newEvent("course.completed", h.tag+"-held", h.tag+"-hold", "x")}, field)
+	waitUntil(t, "the committer to wait for the key", func() bool { return models.IngestQueued(db) == 0 && lockWaits(t, db) > 0 })
+	return h
+}
+
+func (h *heldIngester) post(ctx context.Context, evs []models.NewEvent, field func(int, string) string) chan answer {
+	c := make(chan answer, 1)
+	go func() {
+		out, err := h.db.IngestEvents(ctx, evs, time.Now(), field)
+		c <- answer{out, err}
+	}()
+	return c
+}
+
+// Posts that arrive while a commit is under way share the next transaction, and each is still
+// answered on its own: an unknown type, a clashing idempotency key or a bad event in a batch
+// refuses that post alone, and a key used twice in one group stores one event.
+func TestIngestGroupsPosts(t *testing.T) {
+	ctx := context.Background()
+	var before []models.Event
+	h := newHeldIngester(t, func(h *heldIngester) {
+		var err error
+		before, err = h.db.IngestEvents(ctx, []models.NewEvent{newEvent("course.completed", h.tag+"-pre", h.tag+"-pre", "x")}, time.Now(), field)
+		require.NoError(t, err)
 	})
+	db, tag := h.db, h.tag
+	post := func(evs []models.NewEvent, field func(int, string) string) chan answer {
+		return h.post(ctx, evs, field)
+	}
 
 	plain := post([]models.NewEvent{newEvent("course.completed", tag+"-a", "", "x")}, field)
 	unknown := post([]models.NewEvent{newEvent("no.such.type", tag+"-b", "", "x")}, field)
@@ -74,9 +98,9 @@ func TestIngestGroupsPosts(t *testing.T) {
 	badBatch := post([]models.NewEvent{newEvent("course.completed", tag+"-f", "", "x"), newEvent("no.such.type", tag+"-f", "", "x")}, batchField)
 	repeat := post([]models.NewEvent{newEvent("course.completed", tag+"-pre", tag+"-pre", "x")}, field)
 	waitUntil(t, "seven posts to queue", func() bool { return models.IngestQueued(db) == 7 })
-	require.NoError(t, hold.Rollback(ctx))
+	h.release()
 
-	a := <-held
+	a := <-h.held
 	require.NoError(t, a.err)
 	var ids []string
 	a = <-plain
@@ -119,38 +143,16 @@ func TestIngestGroupsPosts(t *testing.T) {
 
 // A post whose caller has gone while it waited is dropped, and the others are stored.
 func TestIngestDropsAbandonedPosts(t *testing.T) {
-	setup(t)
 	ctx := context.Background()
-	db, err := models.Open(ctx, dbtest.URL(), 10)
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-	models.SetIngestCommitters(db, 1)
-	field := func(i int, f string) string { return f }
-	tag := models.NewID("")[20:]
-	hold, err := db.Pool.Begin(ctx)
-	require.NoError(t, err)
-	defer func() { _ = hold.Rollback(ctx) }()
-	_, err = hold.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 7346))`, tag+"-hold")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_, err := db.IngestEvents(ctx, []models.NewEvent{newEvent("course.completed", tag+"-held", tag+"-hold", "x")}, time.Now(), field)
-		require.NoError(t, err)
-	}()
-	waitUntil(t, "the committer to wait for the key", func() bool { return models.IngestQueued(db) == 0 && lockWaits(t, db) > 0 })
+	h := newHeldIngester(t, nil)
+	db, tag := h.db, h.tag
 	gone, cancel := context.WithCancel(ctx)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := db.IngestEvents(gone, []models.NewEvent{newEvent("course.completed", tag+"-gone", "", "x")}, time.Now(), field)
-		errc <- err
-	}()
+	abandoned := h.post(gone, []models.NewEvent{newEvent("course.completed", tag+"-gone", "", "x")}, field)
 	waitUntil(t, "the post to queue", func() bool { return models.IngestQueued(db) == 1 })
 	cancel()
-	require.ErrorIs(t, <-errc, context.Canceled)
-	require.NoError(t, hold.Rollback(ctx))
-	wg.Wait()
+	require.ErrorIs(t, (<-abandoned).err, context.Canceled)
+	h.release()
+	require.NoError(t, (<-h.held).err)
 	var n int
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE object_id = $1`, tag+"-gone").Scan(&n))
 	require.Zero(t, n)
@@ -176,41 +178,19 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // A group without idempotency keys is one statement: a post naming an unknown type, alone or
 // in a batch, is refused whole, and the others are stored together.
 func TestIngestGroupWithoutKeys(t *testing.T) {
-	setup(t)
 	ctx := context.Background()
-	db, err := models.Open(ctx, dbtest.URL(), 10)
-	require.NoError(t, err)
-	t.Cleanup(db.Close)
-	models.SetIngestCommitters(db, 1)
-	field := func(i int, f string) string { return f }
-	batchField := func(i int, f string) string { return "events[" + string(rune('0'+i)) + "]." + f }
-	tag := models.NewID("")[20:]
-	hold, err := db.Pool.Begin(ctx)
-	require.NoError(t, err)
-	defer func() { _ = hold.Rollback(ctx) }()
-	_, err = hold.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 7346))`, tag+"-hold")
-	require.NoError(t, err)
-	type answer struct {
-		evs []models.Event
-		err error
-	}
+	h := newHeldIngester(t, nil)
+	db, tag := h.db, h.tag
 	post := func(evs []models.NewEvent, field func(int, string) string) chan answer {
-		c := make(chan answer, 1)
-		go func() {
-			out, err := db.IngestEvents(ctx, evs, time.Now(), field)
-			c <- answer{out, err}
-		}()
-		return c
+		return h.post(ctx, evs, field)
 	}
-	held := post([]models.NewEvent{newEvent("course.completed", tag+"-held", tag+"-hold", "x")}, field)
-	waitUntil(t, "the committer to wait for the key", func() bool { return models.IngestQueued(db) == 0 && lockWaits(t, db) > 0 })
 	one := post([]models.NewEvent{newEvent("course.completed", tag+"-1", "", "x")}, field)
 	unknown := post([]models.NewEvent{newEvent("no.such.type", tag+"-2", "", "x")}, field)
 	batch := post([]models.NewEvent{newEvent("course.completed", tag+"-3", "", "x"), newEvent("training.updated", tag+"-3", "", "x")}, batchField)
 	badBatch := post([]models.NewEvent{newEvent("course.completed", tag+"-4", "", "x"), newEvent("no.such.type", tag+"-4", "", "x")}, batchField)
 	waitUntil(t, "four posts to queue", func() bool { return models.IngestQueued(db) == 4 })
-	require.NoError(t, hold.Rollback(ctx))
-	require.NoError(t, (<-held).err)
+	h.release()
+	require.NoError(t, (<-h.held).err)
 
 	var me *models.Error
 	a := <-unknown
