@@ -26,7 +26,7 @@
         var r = relative(d);
         if (r) el.textContent = r;
       } else {
-        el.textContent = d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+        el.textContent = d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
       }
       el.title = d.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC").replace(/Z$/, " UTC") + " · " + d.toLocaleString();
     });
@@ -39,11 +39,17 @@
       if (box) box.remove();
       return;
     }
-    var copy = e.target.closest("[data-copy]");
+    var copy = e.target.closest("[data-copy], [data-copy-text]");
     if (copy) {
       var src = document.getElementById(copy.getAttribute("data-copy"));
-      if (src && navigator.clipboard) {
-        navigator.clipboard.writeText(src.textContent.trim()).then(function () {
+      var value = copy.getAttribute("data-copy-text") || (src && src.textContent.trim());
+      if (value && navigator.clipboard) {
+        navigator.clipboard.writeText(value).then(function () {
+          if (copy.hasAttribute("data-copy-text")) {
+            copy.classList.add("copied");
+            setTimeout(function () { copy.classList.remove("copied"); }, 1500);
+            return;
+          }
           var old = copy.textContent;
           copy.textContent = "Copied";
           setTimeout(function () { copy.textContent = old; }, 1500);
@@ -100,7 +106,57 @@
     document.querySelectorAll("details[data-fold-on-phone]").forEach(function (d) { d.open = false; });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); foldOnPhone(); });
+  // Time filters are typed in the viewer's zone and sent in UTC, which the server reads (and
+  // says it reads, for browsers without this file).
+  var zone = window.Intl && Intl.DateTimeFormat ? Intl.DateTimeFormat().resolvedOptions().timeZone : "";
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function utcToLocal(v) {
+    var m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(:\d{2})?$/.exec(v);
+    if (!m) return null;
+    var d = new Date(m[1] + "T" + m[2] + (m[3] || ":00") + "Z");
+    if (isNaN(d)) return null;
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" + pad(d.getHours()) + ":" + pad(d.getMinutes()) + (d.getSeconds() ? ":" + pad(d.getSeconds()) : "");
+  }
+  function localToUTC(v) {
+    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(v)) return v;
+    var d = new Date(v); // a date and time without a zone is read in the viewer's zone
+    if (isNaN(d)) return v;
+    return d.toISOString().slice(0, d.getUTCSeconds() ? 19 : 16);
+  }
+  function localiseTimeInputs(root) {
+    if (!zone || zone === "UTC" || zone === "Etc/UTC") return;
+    root.querySelectorAll("input[data-utc]").forEach(function (input) {
+      if (input.hasAttribute("data-local")) return;
+      var local = input.value ? utcToLocal(input.value) : "";
+      if (local === null) return; // not a time we can read: leave it as the server has it
+      input.value = local;
+      input.setAttribute("data-local", "");
+      var label = input.form && input.form.querySelector("label[for='" + input.id + "'] [data-zone-label]");
+      if (label) label.textContent = "(" + zone + ")";
+    });
+  }
+  function utcParams(form, set) {
+    form.querySelectorAll("input[data-utc][data-local]").forEach(function (input) {
+      set(input.name, input.value ? localToUTC(input.value) : "");
+    });
+  }
+  // htmx forms: the request carries UTC, the fields keep showing the viewer's time.
+  document.addEventListener("htmx:configRequest", function (e) {
+    var form = e.detail.elt.closest ? e.detail.elt.closest("form") : null;
+    if (form) utcParams(form, function (name, v) { e.detail.parameters[name] = v; });
+  });
+  // Plain forms: the fields are turned to UTC as the page is left.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (e.defaultPrevented || form.hasAttribute("hx-get") || form.hasAttribute("hx-post")) return;
+    utcParams(form, function (name, v) {
+      var input = form.querySelector("input[data-utc][name='" + name + "']");
+      input.removeAttribute("data-local");
+      input.value = v;
+    });
+  });
+
+  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); localiseTimeInputs(document); foldOnPhone(); });
   document.addEventListener("htmx:afterSwap", function (e) { localiseTimes(e.target); });
   document.addEventListener("htmx:confirm", function (e) {
     var el = e.target.closest("[data-confirm]");

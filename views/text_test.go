@@ -97,3 +97,17 @@ func TestDeliveryRowsOmitTheirWebhook(t *testing.T) {
 		require.NotContains(t, got, "Webhook")
 	}
 }
+
+func TestCountsReadWithThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 7: "7", 999: "999", 1000: "1,000", 1204: "1,204", 1234567: "1,234,567", -1204: "-1,204"} {
+		require.Equal(t, want, thousands(n))
+	}
+	require.Equal(t, "1 logged message", plural(1, "logged message", "logged messages"))
+	require.Equal(t, "1,204 logged messages", plural(1204, "logged message", "logged messages"))
+}
+
+func TestResendFailedConfirmationCounts(t *testing.T) {
+	var b bytes.Buffer
+	require.NoError(t, ResendFailed(ResendFailedProps{WebhookID: "wh_1", WebhookName: "Acme HR sync", Count: 1204, From: "2026-12-01T10:00", To: "2026-12-02T10:00", Previewed: true}).Render(context.Background(), &b))
+	require.Contains(t, html.UnescapeString(b.String()), `data-confirm="Resend 1,204 failed messages to 'Acme HR sync' now? Each gets one more attempt with the same body and webhook-id."`)
+}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/stretchr/testify/require"
@@ -167,4 +169,52 @@ func TestBrowserSkipToContent(t *testing.T) {
 	screenshot(t, ctx, "skip-link")
 	step(t, ctx, chromedp.KeyEvent("\r"))
 	evalUntil(t, ctx, "the content focused", `document.activeElement && document.activeElement.id === "main"`)
+}
+
+// TestBrowserTimesInViewersZone runs Chromium in New York: times are shown there and say so,
+// and the delivery log's time filters are read and typed in New York time while the address
+// and the server keep UTC.
+func TestBrowserTimesInViewersZone(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	bg := context.Background()
+	admin, pw := mustCreateUser(t, b.db, models.RoleAdmin, "")
+	h := mustCreateWebhook(t, b.db, mustCreatePartner(t, b.db).ID, models.WebhookInput{Name: ptr("Zone check")})
+	made := time.Date(2026, 12, 1, 15, 30, 0, 0, time.UTC) // 10:30 in New York (EST, UTC-5)
+	m, err := b.db.CreateTestMessage(bg, models.NewID("msg_"), h.ID, "course.completed", []byte(`{}`), "", made)
+	require.NoError(t, err)
+	ctx := chrome(t)
+	step(t, ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "America/New_York"})
+		return err
+	}))
+	signInAs(t, ctx, b.srv.URL, admin.Email, pw, `[data-testid="dashboard"]`)
+
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/messages/"+m.ID), chromedp.WaitVisible(chromedp.CSS(`[data-testid="message-id"]`)))
+	evalUntil(t, ctx, "the time localised", `document.querySelector(".sub time").textContent.includes("EST")`)
+	require.Regexp(t, `Dec 1, 2026, 10:30:00\sAM EST`, text(t, ctx, ".sub time"))
+
+	// The address says 15:00 UTC; the field shows 10:00 and says whose time that is.
+	step(t, ctx, chromedp.Navigate(b.srv.URL+"/deliveries?webhook_id="+h.ID+"&from=2026-12-01T15:00"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="message-`+m.ID+`"]`)))
+	evalUntil(t, ctx, "the filter in the viewer's zone", `document.querySelector("#f-from").value === "2026-12-01T10:00"`)
+	require.Equal(t, "From (America/New_York)", text(t, ctx, `label[for="f-from"]`))
+	require.Contains(t, text(t, ctx, `[data-testid="active-filters"]`), "from: 2026-12-01T15:00 UTC")
+
+	// 11:00 typed in New York is asked of the server as 16:00 UTC: the 15:30 message is in.
+	choose(t, ctx, "#f-to", "2026-12-01T11:00")
+	evalUntil(t, ctx, "the filter sent in UTC", `document.querySelector('[data-testid="active-filters"]').textContent.includes("to: 2026-12-01T16:00 UTC")`)
+	step(t, ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid="message-`+m.ID+`"]`)))
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	require.NoError(t, err)
+	require.Contains(t, loc, "to=2026-12-01T16%3A00")
+	require.Equal(t, "2026-12-01T11:00", mustValue(t, ctx, "#f-to"), "the field keeps the viewer's time")
+	screenshot(t, ctx, "deliveries-zone")
+}
+
+func mustValue(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector(`+strconv.Quote(sel)+`).value`))
+	require.NoError(t, err)
+	return v
 }

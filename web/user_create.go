@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -22,7 +23,17 @@ func (s *Server) userFormProps(r *http.Request, in views.UserFormValues, errs ma
 }
 
 func (s *Server) userNew(w http.ResponseWriter, r *http.Request) {
-	p, err := s.userFormProps(r, views.UserFormValues{Role: models.RoleStaff}, nil)
+	in := views.UserFormValues{Role: models.RoleStaff}
+	// From a partner's page: a user of that partner.
+	if id := r.URL.Query().Get("partner_id"); id != "" {
+		if _, err := s.db.FindPartnerByID(r.Context(), id); err == nil {
+			in.Role, in.PartnerID = models.RolePartner, id
+		} else if !errors.Is(err, models.ErrNotFound) {
+			s.error(w, r, err)
+			return
+		}
+	}
+	p, err := s.userFormProps(r, in, nil)
 	if err != nil {
 		s.error(w, r, err)
 		return

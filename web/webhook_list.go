@@ -23,7 +23,7 @@ func (s *Server) webhookList(w http.ResponseWriter, r *http.Request) {
 	if c, ok := models.DecodeCursor(q.Get("cursor")); ok {
 		mf.After = &c
 	}
-	props := views.WebhookListProps{CanEdit: canEditWebhooks(u), Paged: mf.After != nil}
+	props := views.WebhookListProps{CanEdit: canEditWebhooks(u), Paged: mf.After != nil, OwnOnly: u.Role == models.RolePartner}
 	if u.Role == models.RolePartner {
 		mf.PartnerID, f.PartnerID = scope, ""
 	} else {

@@ -19,7 +19,7 @@ func (s *Server) webhookSecretReveal(w http.ResponseWriter, r *http.Request) {
 		s.error(w, r, err)
 		return
 	}
-	sv := views.SecretView{WebhookID: h.ID, Secret: secrets.Current, PreviousSecret: secrets.Previous, RotationEndsAt: secrets.PreviousUntil}
+	sv := views.SecretView{WebhookID: h.ID, WebhookName: h.Name, Secret: secrets.Current, PreviousSecret: secrets.Previous, RotationEndsAt: secrets.PreviousUntil}
 	if isHTMX(r) {
 		s.fragment(w, r, http.StatusOK, views.Secret(sv, canEditWebhooks(currentUser(r))))
 		return

@@ -87,7 +87,7 @@ func (s *Server) renderWebhookPage(w http.ResponseWriter, r *http.Request, secre
 		s.error(w, r, err)
 		return
 	}
-	secret.WebhookID = h.ID
+	secret.WebhookID, secret.WebhookName = h.ID, h.Name
 	if secret.RotationEndsAt == nil {
 		secret.RotationEndsAt = d.RotationEndsAt
 	}
