@@ -525,3 +525,62 @@ func TestCreateWebhookNeedsEventTypes(t *testing.T) {
 	require.Equal(t, map[string]string{"event_types": "Choose at least one event type, or all of them."}, models.FieldErrors(err),
 		"no list is no choice: a webhook never subscribes to everything by leaving the field out")
 }
+
+func TestUpdateUser(t *testing.T) {
+	db := setup(t)
+	ctx := context.Background()
+	admin, err := db.CreateUser(ctx, staff, models.NewUser{Email: uniq("admin")[6:] + "@example.com", Role: models.RoleAdmin, Password: "correct horse battery"})
+	require.NoError(t, err)
+	p := mustPartner(t, db)
+	u, err := db.CreateUser(ctx, staff, models.NewUser{Email: uniq("user")[5:] + "@example.com", Name: "Ann", Role: models.RoleStaff, Password: "correct horse battery"})
+	require.NoError(t, err)
+	as := models.UserActor(admin)
+
+	// A name alone: saved, audited, the sessions kept.
+	got, err := db.UpdateUser(ctx, as, u.ID, models.UserChange{Name: " Ann Lee ", Role: models.RoleStaff})
+	require.NoError(t, err)
+	require.Equal(t, "Ann Lee", got.Name)
+	es, err := db.FindAuditEntries(ctx, models.AuditFilter{ObjectID: u.ID})
+	require.NoError(t, err)
+	require.Equal(t, "user.updated", es[0].Action)
+	require.JSONEq(t, `{"name": {"from": "Ann", "to": "Ann Lee"}}`, string(es[0].Details))
+	stored, err := db.FindUserByID(ctx, u.ID)
+	require.NoError(t, err)
+	require.Equal(t, u.SessionVersion, stored.SessionVersion)
+
+	// A partner user needs a partner; with one, the role changes and the sessions end.
+	_, err = db.UpdateUser(ctx, as, u.ID, models.UserChange{Name: "Ann Lee", Role: models.RolePartner})
+	require.Equal(t, map[string]string{"partner_id": "Choose the partner this user belongs to."}, models.FieldErrors(err))
+	_, err = db.UpdateUser(ctx, as, u.ID, models.UserChange{Name: "Ann Lee", Role: models.RolePartner, PartnerID: "ptn_nope"})
+	require.Equal(t, map[string]string{"partner_id": "No such partner."}, models.FieldErrors(err))
+	_, err = db.UpdateUser(ctx, as, u.ID, models.UserChange{Name: "Ann Lee", Role: models.RolePartner, PartnerID: p.ID})
+	require.NoError(t, err)
+	stored, err = db.FindUserByID(ctx, u.ID)
+	require.NoError(t, err)
+	require.Equal(t, models.RolePartner, stored.Role)
+	require.Equal(t, p.ID, *stored.PartnerID)
+	require.Equal(t, u.SessionVersion+1, stored.SessionVersion, "new access from the next sign-in")
+
+	// Back to staff: the partner goes with the role, whatever the form still carried.
+	_, err = db.UpdateUser(ctx, as, u.ID, models.UserChange{Name: "Ann Lee", Role: models.RoleStaff, PartnerID: p.ID})
+	require.NoError(t, err)
+	stored, err = db.FindUserByID(ctx, u.ID)
+	require.NoError(t, err)
+	require.Nil(t, stored.PartnerID)
+	es, err = db.FindAuditEntries(ctx, models.AuditFilter{ObjectID: u.ID})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"role": {"from": "partner", "to": "staff"}, "partner_id": {"from": "`+p.ID+`", "to": ""}}`, string(es[0].Details))
+
+	// Nothing changed: no entry. One's own role stays; a bad role is named.
+	_, err = db.UpdateUser(ctx, as, u.ID, models.UserChange{Name: "Ann Lee", Role: models.RoleStaff})
+	require.NoError(t, err)
+	again, err := db.FindAuditEntries(ctx, models.AuditFilter{ObjectID: u.ID})
+	require.NoError(t, err)
+	require.Len(t, again, len(es))
+	_, err = db.UpdateUser(ctx, as, admin.ID, models.UserChange{Name: "Me", Role: models.RoleStaff})
+	require.Equal(t, map[string]string{"role": "You cannot change your own role; another admin can."}, models.FieldErrors(err))
+	_, err = db.UpdateUser(ctx, as, u.ID, models.UserChange{Role: "root"})
+	require.Equal(t, map[string]string{"role": "Choose admin, staff or partner."}, models.FieldErrors(err))
+	_, err = db.UpdateUser(ctx, as, "usr_nope", models.UserChange{Role: models.RoleStaff})
+	require.ErrorIs(t, err, models.ErrNotFound)
+}

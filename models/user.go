@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // Roles a user can have.
@@ -322,4 +323,82 @@ func (db *DB) FindUsersByPartner(ctx context.Context, partnerID string) ([]User,
 		return nil, fmt.Errorf("listing users of partner %s: %w", partnerID, err)
 	}
 	return us, nil
+}
+
+// UserChange is what an admin may change of another user: the name, the role and, for a
+// partner user, the partner.
+type UserChange struct {
+	Name, Role, PartnerID string
+}
+
+// UpdateUser changes user id's name and role for actor. A partner user needs a partner; any
+// other role belongs to none, so a partner user made staff or admin leaves their partner.
+// A change of role or partner ends the user's sessions, so that the new access holds from the
+// next sign-in on. No one changes their own role.
+func (db *DB) UpdateUser(ctx context.Context, actor Actor, id string, in UserChange) (*User, error) {
+	var ve Error
+	in.Name = strings.TrimSpace(in.Name)
+	if len(in.Name) > 200 {
+		ve.Add("name", "Use at most 200 characters.")
+	}
+	switch in.Role {
+	case RoleAdmin, RoleStaff:
+		in.PartnerID = ""
+	case RolePartner:
+		if in.PartnerID == "" {
+			ve.Add("partner_id", "Choose the partner this user belongs to.")
+		}
+	default:
+		ve.Add("role", "Choose admin, staff or partner.")
+	}
+	if err := ve.Err(); err != nil {
+		return nil, err
+	}
+	var u User
+	err := db.act(ctx, actor, func(tx *gorm.DB) (*entry, error) {
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&u).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, ErrNotFound
+		} else if err != nil {
+			return nil, fmt.Errorf("finding user %s: %w", id, err)
+		}
+		if id == actor.ID && in.Role != u.Role {
+			return nil, Invalid("role", "You cannot change your own role; another admin can.")
+		}
+		var partnerID *string
+		if in.PartnerID != "" {
+			if err := tx.Where("id = ?", in.PartnerID).Take(&Partner{}).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+				return nil, Invalid("partner_id", "No such partner.")
+			} else if err != nil {
+				return nil, fmt.Errorf("finding partner %s: %w", in.PartnerID, err)
+			}
+			partnerID = &in.PartnerID
+		}
+		before := map[string]any{"name": u.Name, "role": u.Role, "partner_id": valueOf(u.PartnerID)}
+		after := map[string]any{"name": in.Name, "role": in.Role, "partner_id": in.PartnerID}
+		changes := changedFields(before, after)
+		if len(changes) == 0 {
+			return nil, nil // nothing changed: no entry
+		}
+		upd := map[string]any{"name": in.Name, "role": in.Role, "partner_id": partnerID, "updated_at": time.Now()}
+		if in.Role != u.Role || in.PartnerID != valueOf(u.PartnerID) {
+			upd["session_version"] = gorm.Expr("session_version + 1")
+		}
+		if err := tx.Model(&User{}).Where("id = ?", id).Updates(upd).Error; err != nil {
+			return nil, fmt.Errorf("updating user %s: %w", id, err)
+		}
+		u.Name, u.Role, u.PartnerID = in.Name, in.Role, partnerID
+		return &entry{action: "user.updated", objectType: "user", objectID: id, summary: "Changed user " + u.Email, details: changes}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// valueOf is the string p points to, or "" for nil.
+func valueOf(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }

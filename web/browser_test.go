@@ -302,6 +302,9 @@ func TestBrowserAdminPages(t *testing.T) {
 	u, pw := mustCreateUser(t, b.db, models.RoleAdmin, "")
 	p := mustCreatePartner(t, b.db)
 	mustCreateWebhook(t, b.db, p.ID, models.WebhookInput{Name: ptr("Nightly export")})
+	other, _ := mustCreateUser(t, b.db, models.RoleStaff, "")
+	_, err := b.db.UpdateUser(context.Background(), models.UserActor(u), other.ID, models.UserChange{Name: "Grace Hopper", Role: models.RolePartner, PartnerID: p.ID})
+	require.NoError(t, err)
 	ctx := chrome(t)
 	signInAs(t, ctx, b.srv.URL, u.Email, pw, `[data-testid="dashboard"]`)
 	for _, pg := range []struct{ path, ready, name, shows string }{
@@ -310,7 +313,8 @@ func TestBrowserAdminPages(t *testing.T) {
 		{"/admin/event-types", `[data-testid="eventtype-list"]`, "event-types", "course.completed"},
 		{"/admin/event-types/course.completed", `[data-testid="eventtype-form"]`, "event-type", "course.completed"},
 		{"/admin/courses", `[data-testid="course-form"]`, "courses", "Courses"},
-		{"/admin/audit", `h1`, "audit", "Audit"},
+		{"/admin/audit?object_id=" + other.ID, `[data-testid="audit-changes"]`, "audit", "staff → partner"},
+		{"/admin/users/" + other.ID + "/edit", `[data-testid="user-edit-form"]`, "user-edit", other.Email},
 		{"/admin/users", `[data-testid="user-list"]`, "users", u.Email},
 		{"/admin/users/new?partner_id=" + p.ID, `[data-testid="user-form"]`, "user-new-for-partner", "New user"},
 	} {

@@ -170,8 +170,7 @@ func (s *Server) auditList(w http.ResponseWriter, r *http.Request) {
 	}
 	rows := make([]views.AuditRow, 0, len(es))
 	for _, e := range es {
-		rows = append(rows, views.AuditRow{At: e.At, Actor: e.ActorEmail, Action: e.Action, ObjectType: e.ObjectType,
-			ObjectID: e.ObjectID, Summary: e.Summary, Details: prettyBytes(e.Details)})
+		rows = append(rows, auditRow(e))
 	}
 	s.page(w, r, http.StatusOK, "Audit log", "audit", views.AuditList(rows, f))
 }

@@ -108,6 +108,8 @@ func (s *Server) routes() *routeTable {
 	mux.Handle("GET /admin/users", s.admin(s.userList))
 	mux.Handle("GET /admin/users/new", s.admin(s.userNew))
 	mux.Handle("POST /admin/users", s.admin(s.userCreate))
+	mux.Handle("GET /admin/users/{id}/edit", s.admin(s.userEdit))
+	mux.Handle("POST /admin/users/{id}", s.admin(s.userUpdate))
 	mux.Handle("POST /admin/users/{id}/disable", s.admin(s.userSetDisabled(true)))
 	mux.Handle("POST /admin/users/{id}/enable", s.admin(s.userSetDisabled(false)))
 	mux.Handle("POST /admin/users/{id}/password", s.admin(s.userResetPassword))
