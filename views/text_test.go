@@ -111,3 +111,18 @@ func TestResendFailedConfirmationCounts(t *testing.T) {
 	require.NoError(t, ResendFailed(ResendFailedProps{WebhookID: "wh_1", WebhookName: "Acme HR sync", Count: 1204, From: "2026-12-01T10:00", To: "2026-12-02T10:00", Previewed: true}).Render(context.Background(), &b))
 	require.Contains(t, html.UnescapeString(b.String()), `data-confirm="Resend 1,204 failed messages to 'Acme HR sync' now? Each gets one more attempt with the same body and webhook-id."`)
 }
+
+func TestChartHasARoundYAxis(t *testing.T) {
+	for m, want := range map[int64]int64{0: 1, 1: 1, 3: 5, 7: 10, 10: 10, 11: 20, 180: 200, 1204: 2000, 4999: 5000} {
+		require.Equal(t, want, chartMax([]HourBar{{Succeeded: m / 2, Failed: m - m/2}}), m)
+	}
+	hs := make([]HourBar, 24)
+	hs[5] = HourBar{Succeeded: 120, Failed: 30}
+	var b bytes.Buffer
+	require.NoError(t, chart(hs).Render(context.Background(), &b))
+	got := b.String()
+	// The axis tops at 200 and names 0, 100 and 200; the bar of 150 reaches three quarters up.
+	require.Contains(t, got, `data-testid="chart-y"><span class="tick-0">0</span><span class="tick-half">100</span><span class="tick-top">200</span>`)
+	require.Contains(t, got, `<rect class="bad" x="21.23%" y="21.50%" width="3.37%" height="12.90%">`)
+	require.Contains(t, got, `<rect class="ok" x="21.23%" y="34.40%" width="3.37%" height="51.60%">`)
+}
