@@ -95,15 +95,23 @@ func signInAs(t *testing.T, ctx context.Context, base, email, password, ready st
 
 // clickFor clicks sel once and waits for want to show. It clicks only once htmx has bound the
 // element (a click before that would post the form without htmx and leave the page), and
-// traces the htmx events of the click, so a failure says whether the request left, came
+// traces the click and its htmx events, so a failure says whether the request left, came
 // back, or never started.
+//
+// Why a click can be lost without an error: chromedp.Click reads the element's position
+// (DOM.getContentQuads) and then sends mousePressed and mouseReleased at that point, three
+// round trips apart. If the layout moves in between (app.js rewrites the <time> texts every
+// 30 s, an htmx answer is swapped in), press and release land on whatever is there now:
+// the button gets no click, and chromedp reports success. The pointer events in the trace
+// say where they landed, so such a failure shows as pointerdown/up on another element.
 func clickFor(t *testing.T, ctx context.Context, sel, want string) {
 	t.Helper()
 	waitBound(t, ctx, sel)
 	tc, tcancel := context.WithTimeout(ctx, browserDeadline)
 	_, err := chromedp.Run(tc, chromedp.Evaluate[bool](`(() => { window.__trace = []; const t0 = performance.now();
-		for (const n of ["click", "submit", "htmx:beforeRequest", "htmx:afterRequest", "htmx:sendError", "htmx:responseError", "htmx:swapError", "htmx:afterSwap", "htmx:abort", "htmx:timeout"])
+		for (const n of ["pointerdown", "pointerup", "click", "submit", "htmx:beforeRequest", "htmx:afterRequest", "htmx:sendError", "htmx:responseError", "htmx:swapError", "htmx:afterSwap", "htmx:abort", "htmx:timeout"])
 			document.addEventListener(n, e => window.__trace.push(n + " " + Math.round(performance.now() - t0) + "ms" + (e.detail && e.detail.xhr ? " " + e.detail.xhr.status : "") +
+				(n.startsWith("pointer") || n === "click" ? " on " + e.target.tagName + (e.target.dataset && e.target.dataset.testid ? "[" + e.target.dataset.testid + "]" : "") + " at " + Math.round(e.clientX) + "," + Math.round(e.clientY) : "") +
 				(e.detail && e.detail.pathInfo ? " " + e.detail.pathInfo.requestPath : "")), true);
 		return true; })()`))
 	tcancel()
