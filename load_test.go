@@ -358,6 +358,18 @@ func TestLoad(t *testing.T) {
 		}
 		report = append(report, fmt.Sprintf("latency at %d events/s (%d single-event posts, %.0f/s achieved): p50 %s, p95 %s, p99 %s from 202 to receipt",
 			rate, len(lat), postRate, roundMs(percentile(lat, .50)), roundMs(percentile(lat, .95)), roundMs(percentile(lat, .99))))
+		// Where in the phase the slow ones were: a start that falls behind and catches up reads
+		// differently from a steady tail.
+		var tenths []string
+		for i := range 10 {
+			var part []time.Duration
+			for _, s := range sents[i*len(sents)/10 : (i+1)*len(sents)/10] {
+				got, _ := lr.got(s.id)
+				part = append(part, max(0, got.Sub(s.at)))
+			}
+			tenths = append(tenths, roundMs(percentile(part, .99)).String())
+		}
+		report = append(report, "latency p99 per tenth of the phase, in order: "+strings.Join(tenths, ", "))
 		cleanup()
 	}
 	if inst != nil {
