@@ -26,9 +26,9 @@ type CatalogueType struct {
 	Batch, Event string
 }
 
-// TextPart is a piece of text, a link to the catalogue entry of Type when Type is set.
+// TextPart is a piece of text, a link to Href when Href is set.
 type TextPart struct {
-	Text, Type string
+	Text, Href string
 }
 
 // CatalogueGroup is the types of one object, such as every training.* type.
@@ -509,15 +509,15 @@ func catalogueEntry(t CatalogueType, canEdit bool) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				for _, part := range t.Replacement {
-					if part.Type != "" {
+					if part.Href != "" {
 						templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 43, "<a class=\"mono\" href=\"")
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
 						var templ_7745c5c3_Var25 templ.SafeURL
-						templ_7745c5c3_Var25, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL("#" + part.Type))
+						templ_7745c5c3_Var25, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(part.Href))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/event_catalogue.templ`, Line: 134, Col: 62}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/event_catalogue.templ`, Line: 134, Col: 56}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var25))
 						if templ_7745c5c3_Err != nil {
@@ -530,7 +530,7 @@ func catalogueEntry(t CatalogueType, canEdit bool) templ.Component {
 						var templ_7745c5c3_Var26 string
 						templ_7745c5c3_Var26, templ_7745c5c3_Err = templ.JoinStringErrs(part.Text)
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/event_catalogue.templ`, Line: 134, Col: 76}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/event_catalogue.templ`, Line: 134, Col: 70}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var26))
 						if templ_7745c5c3_Err != nil {

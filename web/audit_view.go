@@ -36,7 +36,7 @@ func auditRow(e models.AuditEntry) views.AuditRow {
 			c.Before, c.After = auditValue(m["from"]), auditValue(m["to"])
 			for _, extra := range []string{"backlog"} {
 				if v, ok := m[extra]; ok && v != nil && v != "" {
-					c.After = append(c.After, views.AuditText{Text: fmt.Sprintf(" (%s: %v)", extra, v)})
+					c.After = append(c.After, views.TextPart{Text: fmt.Sprintf(" (%s: %v)", extra, v)})
 				}
 			}
 		} else {
@@ -57,7 +57,7 @@ func hasFromTo(m map[string]any) bool {
 var ids = regexp.MustCompile(`\b(evt|msg|wh|ptn|usr)_[0-9a-z]+\b`)
 
 // auditValue writes one value of an entry's details, linking the ids in it.
-func auditValue(v any) []views.AuditText {
+func auditValue(v any) []views.TextPart {
 	var s string
 	switch x := v.(type) {
 	case nil:
@@ -86,20 +86,30 @@ func auditValue(v any) []views.AuditText {
 			s = string(b)
 		}
 	}
-	var out []views.AuditText
-	last := 0
-	for _, m := range ids.FindAllStringIndex(s, -1) {
-		if m[0] > last {
-			out = append(out, views.AuditText{Text: s[last:m[0]]})
+	return linkParts(s, ids, func(id string) string { return objectHref(strings.SplitN(id, "_", 2)[0], id) })
+}
+
+// linkParts cuts text into parts where each match of re that href gives an address for
+// becomes a link to it.
+func linkParts(text string, re *regexp.Regexp, href func(match string) string) []views.TextPart {
+	var parts []views.TextPart
+	at := 0
+	for _, m := range re.FindAllStringIndex(text, -1) {
+		match := text[m[0]:m[1]]
+		h := href(match)
+		if h == "" {
+			continue
 		}
-		id := s[m[0]:m[1]]
-		out = append(out, views.AuditText{Text: id, Href: objectHref(strings.SplitN(id, "_", 2)[0], id)})
-		last = m[1]
+		if m[0] > at {
+			parts = append(parts, views.TextPart{Text: text[at:m[0]]})
+		}
+		parts = append(parts, views.TextPart{Text: match, Href: h})
+		at = m[1]
 	}
-	if last < len(s) {
-		out = append(out, views.AuditText{Text: s[last:]})
+	if at < len(text) {
+		parts = append(parts, views.TextPart{Text: text[at:]})
 	}
-	return out
+	return parts
 }
 
 // objectHref is the page of an object an audit entry names, or "" when it has none.

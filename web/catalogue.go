@@ -79,21 +79,10 @@ var typeName = regexp.MustCompile(`[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)+`)
 
 // linkTypes cuts text into parts where the names of known types become links.
 func linkTypes(text string, known map[string]bool) []views.TextPart {
-	var parts []views.TextPart
-	at := 0
-	for _, m := range typeName.FindAllStringIndex(text, -1) {
-		name := text[m[0]:m[1]]
+	return linkParts(text, typeName, func(name string) string {
 		if !known[name] {
-			continue
+			return ""
 		}
-		if m[0] > at {
-			parts = append(parts, views.TextPart{Text: text[at:m[0]]})
-		}
-		parts = append(parts, views.TextPart{Text: name, Type: name})
-		at = m[1]
-	}
-	if at < len(text) {
-		parts = append(parts, views.TextPart{Text: text[at:]})
-	}
-	return parts
+		return "#" + name
+	})
 }
