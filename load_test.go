@@ -282,6 +282,10 @@ func TestLoad(t *testing.T) {
 		return last
 	}
 	deliveryTimeout := time.Duration(max(60, events/100)) * time.Second
+	pid := 0
+	if inst != nil {
+		pid = inst.cmd.Process.Pid
+	}
 
 	// Each phase's webhook is removed at the end, not between phases: removing one cascades over
 	// its messages and attempts and wakes autovacuum, which would land on the next phase. Each
@@ -291,19 +295,23 @@ func TestLoad(t *testing.T) {
 	// Phase 1: one event per request, many at once.
 	if phase("single") {
 		defer la.webhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"course.completed"})()
+		cpu := readCPU(pid)
 		posted, postLat, elapsed := postAll(t, client, la.base, la.key, "course.completed", events, 1, *loadConc)
 		last := waitDelivered(posted.ids, deliveryTimeout)
+		cpuLine := cpuPerEvent(cpu, readCPU(pid), len(posted.ids), time.Since(posted.start))
 		report = append(report, fmt.Sprintf("single: %d events, one per request, %d at once: %.0f events/s accepted, %.0f deliveries/s end to end, post latency p50 %s / p99 %s",
 			len(posted.ids), *loadConc, float64(len(posted.ids))/elapsed.Seconds(), float64(len(posted.ids))/last.Sub(posted.start).Seconds(),
-			roundMs(percentile(postLat, .50)), roundMs(percentile(postLat, .99))))
+			roundMs(percentile(postLat, .50)), roundMs(percentile(postLat, .99))), "single: "+cpuLine)
 	}
 
 	// Phase 2: the batch API.
 	if phase("batch") {
 		defer la.webhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"badge.awarded"})()
 		per := min(*loadBatch, events)
+		cpu := readCPU(pid)
 		posted, _, elapsed := postAll(t, client, la.base, la.key, "badge.awarded", events, per, 4)
 		last := waitDelivered(posted.ids, deliveryTimeout)
+		cpuLine := cpuPerEvent(cpu, readCPU(pid), len(posted.ids), time.Since(posted.start))
 		var toReceipt []time.Duration
 		for i, id := range posted.ids {
 			got, _ := lr.got(id)
@@ -311,7 +319,7 @@ func TestLoad(t *testing.T) {
 		}
 		report = append(report, fmt.Sprintf("batch: %d events, %d per request, 4 clients: %.0f events/s accepted, %.0f deliveries/s end to end, 202 to receipt p50 %s / p99 %s",
 			len(posted.ids), per, float64(len(posted.ids))/elapsed.Seconds(), float64(len(posted.ids))/last.Sub(posted.start).Seconds(),
-			roundMs(percentile(toReceipt, .50)), roundMs(percentile(toReceipt, .99))))
+			roundMs(percentile(toReceipt, .50)), roundMs(percentile(toReceipt, .99))), "batch: "+cpuLine)
 	}
 
 	// Phase 3: latency from acceptance to receipt at a steady rate. Open loop: post i goes out at
@@ -430,4 +438,56 @@ func postAll(t *testing.T, client *http.Client, base, key, typ string, n, per, c
 	}
 	wg.Wait()
 	return out, lat, time.Since(out.start)
+}
+
+// cpuTimes is the CPU time used so far by the machine, the hookrelay process and this one, in
+// clock ticks (USER_HZ, 100 a second on Linux), read from /proc.
+type cpuTimes struct{ machine, hookrelay, self int64 }
+
+func readCPU(pid int) cpuTimes {
+	var c cpuTimes
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+		for i := 1; i < len(f) && i <= 8; i++ {
+			if i == 4 || i == 5 { // idle, iowait
+				continue
+			}
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			c.machine += n
+		}
+	}
+	proc := func(pid string) int64 {
+		b, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			return 0
+		}
+		_, rest, _ := strings.Cut(string(b), ") ")
+		f := strings.Fields(rest) // from field 3, state: utime and stime are fields 14 and 15
+		if len(f) < 13 {
+			return 0
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		return u + s
+	}
+	if pid > 0 {
+		c.hookrelay = proc(strconv.Itoa(pid))
+	}
+	c.self = proc("self")
+	return c
+}
+
+// cpuPerEvent says how the CPU time between two readings divides per event: hookrelay, this
+// load tool (senders and receiver), and the rest of the machine (PostgreSQL, mostly). Per event
+// rather than per second, because the machine is saturated and rates move with whatever else
+// runs; without a hookrelay process of its own it is counted in the rest.
+func cpuPerEvent(from, to cpuTimes, events int, elapsed time.Duration) string {
+	const tick = 10 * time.Millisecond
+	per := func(ticks int64) time.Duration { return time.Duration(ticks) * tick / time.Duration(events) }
+	busy := float64(time.Duration(to.machine-from.machine)*tick) / float64(elapsed) / float64(runtime.NumCPU()) * 100
+	return fmt.Sprintf("CPU per event: %s in all, hookrelay %s, load tool %s, the rest (PostgreSQL, mostly) %s; the machine %.0f%% busy",
+		per(to.machine-from.machine).Round(time.Microsecond), per(to.hookrelay-from.hookrelay).Round(time.Microsecond),
+		per(to.self-from.self).Round(time.Microsecond),
+		per((to.machine-from.machine)-(to.hookrelay-from.hookrelay)-(to.self-from.self)).Round(time.Microsecond), busy)
 }
