@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Ingestion commits concurrent posts together. One commit per request made PostgreSQL's WAL
@@ -242,9 +243,14 @@ func (db *DB) storeGroup(ctx context.Context, group []*ingestReq) ([]groupResult
 		}
 		var err error
 		if keyed {
-			err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error { return store(tx, tx) })
+			err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, setGenericPlan); err != nil {
+					return fmt.Errorf("storing events: %w", err)
+				}
+				return store(tx, tx)
+			})
 		} else {
-			err = store(db.Pool, nil)
+			err = store(genericPlan{db.Pool}, nil)
 		}
 		if err != nil && !errors.Is(err, errRefused) {
 			return nil, nil, err
@@ -269,9 +275,89 @@ func (db *DB) storeGroup(ctx context.Context, group []*ingestReq) ([]groupResult
 // errRefused rolls back a group with idempotency keys whose insert refused a request.
 var errRefused = errors.New("a request of the group was refused")
 
-// querier is what a pool and a transaction have in common.
+// querier is what a transaction and genericPlan have in common.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// setGenericPlan makes the statements of a transaction use the plan made once for all values.
+// PostgreSQL otherwise kept planning the ingest statement anew for every group (its estimate for
+// a generic plan never won against the custom plans'), and planning took more time than
+// running it: 1.7 ms of 4.9 ms a call under load, per pg_stat_statements.
+const setGenericPlan = `SET LOCAL plan_cache_mode = force_generic_plan`
+
+// genericPlan runs each statement it is given in a transaction of its own under
+// setGenericPlan: BEGIN, the setting, the statement and COMMIT travel in one round trip. The
+// statement is committed once its rows are read to the end; Err then tells how the commit went.
+type genericPlan struct{ pool *pgxpool.Pool }
+
+func (g genericPlan) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	conn, err := g.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	b.Queue(setGenericPlan)
+	b.Queue(sql, args...)
+	b.Queue(`COMMIT`)
+	br := conn.SendBatch(ctx, b)
+	_, err = br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	var rows pgx.Rows
+	if err == nil {
+		rows, err = br.Query()
+	}
+	if err != nil {
+		_ = br.Close()
+		// A connection left in a transaction is closed on release, not reused.
+		conn.Release()
+		return nil, err
+	}
+	return &committingRows{Rows: rows, br: br, conn: conn}, nil
+}
+
+// committingRows are the rows of a genericPlan statement: reading past the last or closing
+// them commits, and Err then includes the commit's outcome.
+type committingRows struct {
+	pgx.Rows
+	br     pgx.BatchResults
+	conn   *pgxpool.Conn
+	closed bool
+	err    error
+}
+
+func (r *committingRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *committingRows) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.Rows.Close()
+	r.err = r.Rows.Err()
+	if r.err == nil {
+		_, r.err = r.br.Exec()
+	}
+	if err := r.br.Close(); r.err == nil {
+		r.err = err
+	}
+	r.conn.Release()
+}
+
+func (r *committingRows) Err() error {
+	if r.closed {
+		return r.err
+	}
+	return r.Rows.Err()
 }
 
 // unknownTypes names every event of evs whose type is not in known.

@@ -216,3 +216,48 @@ func TestIngestGroupWithoutKeys(t *testing.T) {
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE object_id IN ($1, $2)`, tag+"-2", tag+"-4").Scan(&stored))
 	require.Zero(t, stored, "nothing of a refused post")
 }
+
+// A keyless group's statement runs in a transaction of its own with a generic plan: its rows
+// are committed once read, the setting ends with it, and a failed statement leaves no
+// transaction open on the pooled connection.
+func TestGenericPlanStatement(t *testing.T) {
+	ctx := context.Background()
+	// One connection, so that a leaked setting or transaction would meet the next statement.
+	db, err := models.Open(ctx, dbtest.URL(), 1)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Pool.Exec(ctx, `CREATE TABLE generic_probe (n int PRIMARY KEY)`)
+	require.NoError(t, err)
+
+	rows, err := models.QueryGenericPlan(db, ctx, `INSERT INTO generic_probe SELECT unnest($1::int[]) RETURNING n, current_setting('plan_cache_mode')`, []int32{1, 2})
+	require.NoError(t, err)
+	var modes []string
+	for rows.Next() {
+		var n int
+		var mode string
+		require.NoError(t, rows.Scan(&n, &mode))
+		modes = append(modes, mode)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"force_generic_plan", "force_generic_plan"}, modes)
+
+	var committed int
+	var mode string
+	other := dbtest.DB(t)
+	require.NoError(t, other.Pool.QueryRow(ctx, `SELECT count(*) FROM generic_probe`).Scan(&committed))
+	require.Equal(t, 2, committed, "the rows read are committed")
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT current_setting('plan_cache_mode')`).Scan(&mode))
+	require.Equal(t, "auto", mode, "the setting ends with the statement's transaction")
+
+	// A duplicate key fails the statement: nothing of it stays, and the pool works on.
+	rows, err = models.QueryGenericPlan(db, ctx, `INSERT INTO generic_probe SELECT unnest($1::int[]) RETURNING n`, []int32{3, 1})
+	if err == nil {
+		for rows.Next() {
+		}
+		err = rows.Err()
+	}
+	require.Error(t, err)
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*), current_setting('plan_cache_mode') FROM generic_probe`).Scan(&committed, &mode))
+	require.Equal(t, 2, committed)
+	require.Equal(t, "auto", mode)
+}
