@@ -58,6 +58,7 @@ type Runner struct {
 	deliverWake chan struct{}
 	mailWake    chan struct{}
 	alive       chan struct{} // closed once the instance's first heartbeat is stored
+	listening   chan struct{} // closed once notifications are first listened for
 	running     chan struct{}
 	stopped     chan struct{}
 	inflight    sync.WaitGroup
@@ -132,6 +133,7 @@ func NewRunner(db *models.DB, sealer *models.Sealer, cfg Config, log *slog.Logge
 	return &Runner{
 		db: db, cfg: cfg, log: log, id: models.NewID("ins_"),
 		alive:       make(chan struct{}),
+		listening:   make(chan struct{}),
 		sender:      NewSender(sealer, cfg.Version, cfg.Timeout, cfg.AllowPrivate),
 		mailer:      newMailer(cfg.Mail),
 		mailWake:    make(chan struct{}, 1),
@@ -160,6 +162,9 @@ func poke(c chan struct{}) {
 
 // Running is closed once the runner's loops have started.
 func (r *Runner) Running() <-chan struct{} { return r.running }
+
+// Listening is closed once the runner first listens for other instances' notifications.
+func (r *Runner) Listening() <-chan struct{} { return r.listening }
 
 // Stopped is closed once the runner has stopped.
 func (r *Runner) Stopped() <-chan struct{} { return r.stopped }
@@ -320,10 +325,17 @@ func (r *Runner) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 		return err
 	}
 	defer conn.Release()
-	for _, ch := range []string{models.ChannelBatches, models.ChannelMessages, models.ChannelMail} {
+	for _, ch := range []string{models.ChannelBatches, models.ChannelMessages, models.ChannelMail, models.ChannelAPIKeys} {
 		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
 			return err
 		}
+	}
+	// Revocations announced while nobody listened were missed: keys are looked up afresh.
+	r.db.ForgetAPIKey("")
+	select {
+	case <-r.listening:
+	default:
+		close(r.listening)
 	}
 	defer func() {
 		// The connection goes back to the pool: stop listening on it first.
@@ -343,6 +355,10 @@ func (r *Runner) listenOnce(ctx context.Context, pool *pgxpool.Pool) error {
 			poke(r.deliverWake)
 		case models.ChannelMail:
 			poke(r.mailWake)
+		case models.ChannelAPIKeys:
+			if n.Payload != "" {
+				r.db.ForgetAPIKey(n.Payload)
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/models/dbtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -93,4 +95,32 @@ func TestDeadInstanceReleased(t *testing.T) {
 	require.Equal(t, models.MessageFailed, m.State)
 	require.Contains(t, m.LastError, "interrupted")
 	require.Len(t, rc.requests(), 1, "the test notification was not sent again")
+}
+
+// A key revoked in one instance stops working at once in every other: each runner listens for
+// revocations, so a key kept in memory does not outlive its revocation by the cache's TTL.
+func TestRevocationReachesOtherInstances(t *testing.T) {
+	ctx := context.Background()
+	testDB(t) // migrated
+	open := func() *models.DB {
+		db, err := models.Open(ctx, dbtest.URL(), 4)
+		require.NoError(t, err)
+		t.Cleanup(db.Close)
+		db.Sealer = testSealer
+		db.APIKeyCacheTTL = time.Hour
+		return db
+	}
+	a, b := open(), open()
+	r := startRunner(t, a, jobs.Config{})
+	<-r.Listening()
+	k, secret, err := b.CreateAPIKey(ctx, models.System, "revoked elsewhere", models.ScopeIngest)
+	require.NoError(t, err)
+	_, err = a.FindAPIKeyBySecret(ctx, secret)
+	require.NoError(t, err)
+	_, err = b.RevokeAPIKey(ctx, models.System, k.ID)
+	require.NoError(t, err)
+	waitFor(t, "the other instance to refuse the revoked key", 5*time.Second, func() bool {
+		_, err := a.FindAPIKeyBySecret(ctx, secret)
+		return errors.Is(err, models.ErrNotFound)
+	})
 }

@@ -28,8 +28,13 @@ type DB struct {
 	// backlog of stale news.
 	MailContacts bool
 
+	// APIKeyCacheTTL is how long a key found is accepted without a look at the database
+	// (default DefaultAPIKeyCacheTTL).
+	APIKeyCacheTTL time.Duration
+
 	changed signal
 	ingest  ingester
+	keys    keyCache
 }
 
 // BatchDue is when a webhook's batch window closes at the latest.

@@ -18,3 +18,9 @@ func IngestQueued(db *DB) int { return len(db.ingest.reqs) }
 func QueryGenericPlan(db *DB, ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	return genericPlan{db.Pool}.Query(ctx, sql, args...)
 }
+
+// APIKeyCached says whether db accepts the key with plaintext secret from memory.
+func APIKeyCached(db *DB, secret string) bool {
+	_, ok := db.keys.get(string(hashAPIKey(secret)), db.apiKeyCacheTTL())
+	return ok
+}
