@@ -131,22 +131,39 @@ func (la *loadAPI) webhook(t *testing.T, url, format string, window int, types [
 	return func() { _, _ = la.call("DELETE", "/api/v1/webhooks/"+id, nil) }
 }
 
-// residentMemory reads the instance's resident memory from its /metrics.
-func (la *loadAPI) residentMemory() string {
+// metric reads one series without labels from the instance's /metrics (-1: not there).
+func (la *loadAPI) metric(name string) float64 {
 	resp, err := la.client.Get(la.base + "/metrics")
 	if err != nil {
-		return "unknown"
+		return -1
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "process_resident_memory_bytes "); ok {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				return fmt.Sprintf("%.0f MB resident at the end", f/1e6)
+				return f
 			}
 		}
 	}
+	return -1
+}
+
+// residentMemory reads the instance's resident memory from its /metrics.
+func (la *loadAPI) residentMemory() string {
+	if f := la.metric("process_resident_memory_bytes"); f >= 0 {
+		return fmt.Sprintf("%.0f MB resident at the end", f/1e6)
+	}
 	return "unknown"
+}
+
+// poolWaits is how often and how long the instance's work has waited for a database connection.
+func (la *loadAPI) poolWaits() (n, seconds float64) {
+	return la.metric("hookrelay_db_empty_acquires_total"), la.metric("hookrelay_db_empty_acquire_wait_seconds_total")
+}
+
+func poolLine(phase string, n0, s0, n1, s1 float64) string {
+	return fmt.Sprintf("%s: waits for a database connection (none idle): %.0f, %.2f s in all", phase, n1-n0, s1-s0)
 }
 
 func postEvents(client *http.Client, base, key, typ string, n int) ([]string, error) {
@@ -296,12 +313,15 @@ func TestLoad(t *testing.T) {
 	if phase("single") {
 		defer la.webhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"course.completed"})()
 		cpu := readCPU(pid)
+		n0, s0 := la.poolWaits()
 		posted, postLat, elapsed := postAll(t, client, la.base, la.key, "course.completed", events, 1, *loadConc)
 		last := waitDelivered(posted.ids, deliveryTimeout)
 		cpuLine := cpuPerEvent(cpu, readCPU(pid), len(posted.ids), time.Since(posted.start))
 		report = append(report, fmt.Sprintf("single: %d events, one per request, %d at once: %.0f events/s accepted, %.0f deliveries/s end to end, post latency p50 %s / p99 %s",
 			len(posted.ids), *loadConc, float64(len(posted.ids))/elapsed.Seconds(), float64(len(posted.ids))/last.Sub(posted.start).Seconds(),
 			roundMs(percentile(postLat, .50)), roundMs(percentile(postLat, .99))), "single: "+cpuLine)
+		n1, s1 := la.poolWaits()
+		report = append(report, poolLine("single", n0, s0, n1, s1))
 	}
 
 	// Phase 2: the batch API.
@@ -309,6 +329,7 @@ func TestLoad(t *testing.T) {
 		defer la.webhook(t, lr.srv.URL, models.FormatEvent, 0, []string{"badge.awarded"})()
 		per := min(*loadBatch, events)
 		cpu := readCPU(pid)
+		n0, s0 := la.poolWaits()
 		posted, _, elapsed := postAll(t, client, la.base, la.key, "badge.awarded", events, per, 4)
 		last := waitDelivered(posted.ids, deliveryTimeout)
 		cpuLine := cpuPerEvent(cpu, readCPU(pid), len(posted.ids), time.Since(posted.start))
@@ -320,6 +341,8 @@ func TestLoad(t *testing.T) {
 		report = append(report, fmt.Sprintf("batch: %d events, %d per request, 4 clients: %.0f events/s accepted, %.0f deliveries/s end to end, 202 to receipt p50 %s / p99 %s",
 			len(posted.ids), per, float64(len(posted.ids))/elapsed.Seconds(), float64(len(posted.ids))/last.Sub(posted.start).Seconds(),
 			roundMs(percentile(toReceipt, .50)), roundMs(percentile(toReceipt, .99))), "batch: "+cpuLine)
+		n1, s1 := la.poolWaits()
+		report = append(report, poolLine("batch", n0, s0, n1, s1))
 	}
 
 	// Phase 3: latency from acceptance to receipt at a steady rate. Open loop: post i goes out at
@@ -338,7 +361,13 @@ func TestLoad(t *testing.T) {
 		)
 		total := rate * seconds
 		start := time.Now()
+		// The pool's waits at the start of each tenth of the phase, and at its end.
+		var waits [][2]float64
 		for i := range total {
+			if i%(total/10) == 0 {
+				n, s := la.poolWaits()
+				waits = append(waits, [2]float64{n, s})
+			}
 			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
 			wg.Add(1)
 			go func() {
@@ -379,6 +408,13 @@ func TestLoad(t *testing.T) {
 			tenths = append(tenths, roundMs(percentile(part, .99)).String())
 		}
 		report = append(report, "latency p99 per tenth of the phase, in order: "+strings.Join(tenths, ", "))
+		n, sec := la.poolWaits()
+		waits = append(waits, [2]float64{n, sec})
+		var perTenth []string
+		for i := 1; i < len(waits); i++ {
+			perTenth = append(perTenth, fmt.Sprintf("%.0f (%.2f s)", waits[i][0]-waits[i-1][0], waits[i][1]-waits[i-1][1]))
+		}
+		report = append(report, "latency: waits for a database connection (none idle) per tenth: "+strings.Join(perTenth, ", "))
 	}
 	if inst != nil {
 		report = append(report, "peak memory of the hookrelay process (VmHWM): "+peakMemory(inst.cmd.Process.Pid))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/jobs"
 	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/models/dbtest"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -289,16 +290,24 @@ func TestMetricsMove(t *testing.T) {
 		return http.StatusOK
 	})
 	mustWebhook(t, db, rc.URL, models.WebhookInput{EventTypes: []string{"group_member.added"}})
-	startRunner(t, db, jobs.Config{Metrics: m})
 	ingest(t, db, event("group_member.added", "member", "m-1", time.Now(), `{}`))
+	// Before any runner: the change waits, and the gauge reads the database's figure.
+	backlog, err := db.FindBacklog(context.Background())
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, backlog.PendingChanges, int64(1))
+	require.Equal(t, float64(backlog.PendingChanges), metric(t, reg, "hookrelay_backlog_changes", ""))
+	startRunner(t, db, jobs.Config{Metrics: m})
 	waitFor(t, "the retry to succeed", 10*time.Second, func() bool { return metric(t, reg, "hookrelay_deliveries_total", "succeeded") == 1 })
 	require.Equal(t, 1.0, metric(t, reg, "hookrelay_deliveries_total", "failed"))
 	require.Equal(t, 0.0, metric(t, reg, "hookrelay_deliveries_total", "error"))
 	require.Equal(t, 2.0, metric(t, reg, "hookrelay_attempt_duration_seconds", ""), "both attempts timed")
-	// The gauge reads the whole database (other tests' messages included): the same figure.
-	backlog, err := db.FindBacklog(context.Background())
-	require.NoError(t, err)
-	require.Equal(t, float64(backlog.WaitingMessages), metric(t, reg, "hookrelay_backlog_messages", ""))
+	// The gauge reads the whole database (other tests' messages included): the same figure, once
+	// the last attempt is recorded (the counter moves when the answer comes, before that).
+	waitFor(t, "the gauge to read the backlog", 5*time.Second, func() bool {
+		backlog, err := db.FindBacklog(context.Background())
+		require.NoError(t, err)
+		return backlog.WaitingMessages == 0 && metric(t, reg, "hookrelay_backlog_messages", "") == 0
+	})
 }
 
 // metric reads a series of reg: a counter or gauge's value, a histogram's count; label, when
@@ -356,4 +365,42 @@ func TestTestNotificationsDoNotSpare(t *testing.T) {
 	})
 	require.GreaterOrEqual(t, sent, 2, "test notifications went out between the failed calls")
 	require.Equal(t, 3, finishedVerifications(t, db, w.ID), "disabled at the third failed call, as if no test had been sent")
+}
+
+// The pool's series tell how full it is, and how often and how long work waited because no
+// connection was idle.
+func TestPoolMetrics(t *testing.T) {
+	ctx := context.Background()
+	testDB(t) // migrated
+	db, err := models.Open(ctx, dbtest.URL(), 2)
+	require.NoError(t, err)
+	defer db.Close()
+	reg := prometheus.NewRegistry()
+	jobs.RegisterPoolMetrics(reg, db)
+	db.Pool.Reset() // Open checked the database on a connection: start from none
+	acquires, empties := metric(t, reg, "hookrelay_db_acquires_total", ""), metric(t, reg, "hookrelay_db_empty_acquires_total", "")
+
+	a, err := db.Pool.Acquire(ctx) // none idle: opens one
+	require.NoError(t, err)
+	defer a.Release() // a second release does nothing; a failing test must not leave Close waiting
+	b, err := db.Pool.Acquire(ctx) // and another
+	require.NoError(t, err)
+	defer b.Release()
+	require.Equal(t, 2.0, metric(t, reg, "hookrelay_db_connections", "acquired"))
+	require.Equal(t, 0.0, metric(t, reg, "hookrelay_db_connections", "idle"))
+	require.Equal(t, 2.0, metric(t, reg, "hookrelay_db_max_connections", ""))
+	a.Release()
+	c, err := db.Pool.Acquire(ctx) // the idle one: no wait
+	require.NoError(t, err)
+	defer c.Release()
+	b.Release()
+	c.Release()
+
+	require.Equal(t, acquires+3, metric(t, reg, "hookrelay_db_acquires_total", ""))
+	require.Equal(t, empties+2, metric(t, reg, "hookrelay_db_empty_acquires_total", ""), "the two that opened a connection")
+	wait := metric(t, reg, "hookrelay_db_empty_acquire_wait_seconds_total", "")
+	require.Greater(t, wait, 0.0)
+	require.Equal(t, db.Pool.Stat().EmptyAcquireWaitTime().Seconds(), wait)
+	require.Equal(t, 2.0, metric(t, reg, "hookrelay_db_connections", "idle"), "both back in the pool")
+	require.Equal(t, 0.0, metric(t, reg, "hookrelay_db_connections", "acquired"))
 }

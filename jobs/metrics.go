@@ -59,7 +59,37 @@ func NewMetrics(reg prometheus.Registerer, db *models.DB) *Metrics {
 			return float64(n), err
 		}),
 	)
+	RegisterPoolMetrics(reg, db)
 	return m
+}
+
+// RegisterPoolMetrics reports this instance's connection pool on reg: how full it is, and how
+// often and how long work waited for a connection because none was idle (one had to be opened,
+// or to come back). Steady waits show an undersized pool or a database that answers slowly
+// before either shows as latency.
+func RegisterPoolMetrics(reg prometheus.Registerer, db *models.DB) {
+	conns := func(state string, read func() int32) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hookrelay_db_connections", Help: "Connections of this instance's pool to PostgreSQL, by state (acquired, idle, constructing).",
+			ConstLabels: prometheus.Labels{"state": state},
+		}, func() float64 { return float64(read()) })
+	}
+	counter := func(name, help string, read func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, read)
+	}
+	pool := db.Pool
+	reg.MustRegister(
+		conns("acquired", func() int32 { return pool.Stat().AcquiredConns() }),
+		conns("idle", func() int32 { return pool.Stat().IdleConns() }),
+		conns("constructing", func() int32 { return pool.Stat().ConstructingConns() }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hookrelay_db_max_connections", Help: "The most connections this instance's pool opens."},
+			func() float64 { return float64(pool.Stat().MaxConns()) }),
+		counter("hookrelay_db_acquires_total", "Connections taken from the pool.", func() float64 { return float64(pool.Stat().AcquireCount()) }),
+		counter("hookrelay_db_empty_acquires_total", "Connections taken from the pool when none was idle: they waited for one to open or to come back.",
+			func() float64 { return float64(pool.Stat().EmptyAcquireCount()) }),
+		counter("hookrelay_db_empty_acquire_wait_seconds_total", "Time spent waiting for a connection when none was idle, summed.",
+			func() float64 { return pool.Stat().EmptyAcquireWaitTime().Seconds() }),
+	)
 }
 
 // observe records one attempt.
