@@ -382,7 +382,7 @@ func TestPoolMetrics(t *testing.T) {
 
 	a, err := db.Pool.Acquire(ctx) // none idle: opens one
 	require.NoError(t, err)
-	defer a.Release() // a second release does nothing; a failing test must not leave Close waiting
+	defer a.Release()              // a second release does nothing; a failing test must not leave Close waiting
 	b, err := db.Pool.Acquire(ctx) // and another
 	require.NoError(t, err)
 	defer b.Release()
