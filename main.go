@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/mail"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -62,6 +63,7 @@ type config struct {
 	Workers         int
 	PerWebhook      int
 	MetricsToken    string
+	TrustedProxies  []netip.Prefix
 	SMTP            *jobs.SMTPServer // nil: no mail to partner contacts
 	MailFrom        string
 }
@@ -161,6 +163,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.MetricsToken = str("HOOKRELAY_METRICS_TOKEN", "")
 	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
 		errs = append(errs, errors.New("HOOKRELAY_METRICS_TOKEN is not valid: use at least 16 random characters (head -c24 /dev/urandom | base64)"))
+	}
+	if v := strings.TrimSpace(getenv("HOOKRELAY_TRUSTED_PROXIES")); v != "" {
+		ps, err := web.ParseTrustedProxies(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("HOOKRELAY_TRUSTED_PROXIES is not valid: %v", err))
+		}
+		c.TrustedProxies = ps
 	}
 	if v := strings.TrimSpace(getenv("HOOKRELAY_SMTP_URL")); v != "" {
 		s, err := jobs.ParseSMTPURL(v)
@@ -371,16 +380,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, stdout io.Writer) 
 			<-jobsDone
 		}()
 		srv := web.New(web.Config{
-			Development:  cfg.Development,
-			BaseURL:      cfg.BaseURL,
-			SecretKey:    key,
-			Version:      version,
-			Targets:      jobs.TargetPolicy{RequireHTTPS: !cfg.Development, AllowPrivate: cfg.AllowPrivate},
-			Sender:       runner.Sender(),
-			Metrics:      metrics,
-			Registry:     reg,
-			MetricsToken: cfg.MetricsToken,
-			MailOn:       cfg.SMTP != nil,
+			Development:    cfg.Development,
+			BaseURL:        cfg.BaseURL,
+			SecretKey:      key,
+			Version:        version,
+			Targets:        jobs.TargetPolicy{RequireHTTPS: !cfg.Development, AllowPrivate: cfg.AllowPrivate},
+			Sender:         runner.Sender(),
+			Metrics:        metrics,
+			Registry:       reg,
+			MetricsToken:   cfg.MetricsToken,
+			TrustedProxies: cfg.TrustedProxies,
+			MailOn:         cfg.SMTP != nil,
 			Ready: func(context.Context) error {
 				select {
 				case <-runner.Stopped():

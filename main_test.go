@@ -149,6 +149,7 @@ func TestBadSettings(t *testing.T) {
 		{"ErrSMTPPort", map[string]string{"HOOKRELAY_SMTP_URL": "smtp://u:hunter2@mail.example:99999", "HOOKRELAY_MAIL_FROM": "a@example.com"}, `HOOKRELAY_SMTP_URL is not valid: port "99999"`},
 		{"ErrSMTPNotURL", map[string]string{"HOOKRELAY_SMTP_URL": "smtp://u:hunter2@mail example:25", "HOOKRELAY_MAIL_FROM": "a@example.com"}, `HOOKRELAY_SMTP_URL is not valid: not a URL`},
 		{"ErrSMTPNeedsFrom", map[string]string{"HOOKRELAY_SMTP_URL": "smtp://u:hunter2@mail.example"}, "HOOKRELAY_MAIL_FROM is required with HOOKRELAY_SMTP_URL"},
+		{"ErrBadProxies", map[string]string{"HOOKRELAY_TRUSTED_PROXIES": "10.0.0.0/8, proxy.internal"}, `HOOKRELAY_TRUSTED_PROXIES is not valid: "proxy.internal" is neither an address nor a CIDR range`},
 		{"ErrBadMailFrom", map[string]string{"HOOKRELAY_MAIL_FROM": "not an address"}, `HOOKRELAY_MAIL_FROM="not an address" is not valid`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

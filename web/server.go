@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -40,6 +41,9 @@ type Config struct {
 	Registry *prometheus.Registry
 	// MetricsToken, when set, is the bearer token /metrics asks for.
 	MetricsToken string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed: a request from
+	// one of them counts against its client's address, not the proxy's.
+	TrustedProxies []netip.Prefix
 	// MailOn says whether partner contacts are mailed (HOOKRELAY_SMTP_URL is set); pages say
 	// so when they are not.
 	MailOn bool

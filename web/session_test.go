@@ -2,7 +2,12 @@ package web_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -11,6 +16,8 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/models"
+	"github.com/hookrelay/hookrelay/models/dbtest"
+	"github.com/hookrelay/hookrelay/web"
 	"github.com/stretchr/testify/require"
 )
 
@@ -255,4 +262,52 @@ func TestPasswordSetBySomeoneElse(t *testing.T) {
 		resp, _ := br.post("/signin", url.Values{"email": {u.Email}, "password": {pw}, "next": {"/webhooks"}})
 		require.Equal(t, "/webhooks", resp.Header.Get("Location"))
 	})
+}
+
+// Behind a trusted reverse proxy, failed sign-ins count against the client's address from
+// X-Forwarded-For, so that one client's guesses do not slow everyone behind the proxy; entries
+// the client wrote itself (left of the proxy's) and the header from a peer that is not a
+// trusted proxy change nothing.
+func TestSignInBehindProxy(t *testing.T) {
+	t.Parallel()
+	b := &bundle{db: dbtest.DB(t)}
+	b.db.Sealer = testSealer
+	trusted, err := web.ParseTrustedProxies("127.255.0.0/16, ::1")
+	require.NoError(t, err)
+	srv := httptest.NewServer(web.New(web.Config{Development: true, BaseURL: "http://example.test", SecretKey: testKey, Version: "test",
+		TrustedProxies: trusted}, b.db, slog.New(slog.NewTextHandler(io.Discard, nil))).Handler())
+	t.Cleanup(srv.Close)
+	b.srv = srv
+	// The proxy: a browser connecting from a trusted address (newBrowser's never are).
+	local := &net.TCPAddr{IP: net.IPv4(127, 255, 0, 1)}
+	transport := &http.Transport{DialContext: (&net.Dialer{LocalAddr: local}).DialContext}
+	t.Cleanup(transport.CloseIdleConnections)
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	proxy := &browser{t: t, base: srv.URL, addr: local.IP.String(), c: &http.Client{Jar: jar, Transport: transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	signIn := func(br *browser, forwarded, email, password string) int {
+		var hdr map[string]string
+		if forwarded != "" {
+			hdr = map[string]string{"X-Forwarded-For": forwarded}
+		}
+		resp, _ := br.do("POST", "/signin", url.Values{"email": {email}, "password": {password}}, hdr)
+		return resp.StatusCode
+	}
+
+	// One client behind the proxy uses up its address's free failures (each at another email).
+	for i := range models.FreeSignInFailuresPerAddr {
+		require.Equal(t, http.StatusUnauthorized, signIn(proxy, "203.0.113.7", uniq("guess")+"@example.com", "wrong"), "failure %d", i+1)
+	}
+	require.Equal(t, http.StatusTooManyRequests, signIn(proxy, "203.0.113.7", uniq("guess")+"@example.com", "wrong"))
+	// What the client wrote left of the proxy's entry does not get it out.
+	require.Equal(t, http.StatusTooManyRequests, signIn(proxy, "198.51.100.1, 203.0.113.7", uniq("guess")+"@example.com", "wrong"))
+
+	// Another client behind the same proxy signs in.
+	u, pw := mustCreateUser(t, b.db, models.RoleStaff, "")
+	require.Equal(t, http.StatusSeeOther, signIn(proxy, "203.0.113.7, 203.0.113.8", u.Email, pw))
+
+	// A peer that is no proxy cannot take the throttled address, nor leave its own, by the header.
+	direct := newBrowser(t, b)
+	require.Equal(t, http.StatusUnauthorized, signIn(direct, "203.0.113.7", uniq("guess")+"@example.com", "wrong"))
 }

@@ -58,7 +58,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	emailKey, addrKey := models.EmailSignInKey(email), models.AddressSignInKey(clientAddr(r))
+	emailKey, addrKey := models.EmailSignInKey(email), models.AddressSignInKey(s.clientAddr(r))
 	// The attempt is counted before the password is checked, atomically, so that parallel
 	// guesses are held to the same limit as serial ones.
 	var throttled *models.ThrottledError
@@ -80,7 +80,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		if u == nil {
 			models.BurnPasswordCheck(password)
 		}
-		s.log.Info("sign-in failed", "email", clip(email, 254), "addr", clientAddr(r).String())
+		s.log.Info("sign-in failed", "email", clip(email, 254), "addr", s.clientAddr(r).String())
 		fail(http.StatusUnauthorized, "That email and password do not match an account.")
 		return
 	}
@@ -110,14 +110,67 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// clientAddr is the address the request came from, for throttling sign-ins. It is the peer's
-// address: behind a reverse proxy, that is the proxy's (see README, Security).
-func clientAddr(r *http.Request) netip.Addr {
+// clientAddr is the address the request came from, for throttling sign-ins and for the log:
+// the peer's, unless the peer is a trusted proxy. Then it is the right-most address of
+// X-Forwarded-For that is not itself a trusted proxy: each proxy appends the address it
+// heard from, so entries further left are whatever the client chose to send. An entry that
+// is not an address ends the walk at the hop that added it.
+func (s *Server) clientAddr(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return netip.IPv4Unspecified()
 	}
-	return ap.Addr()
+	addr := ap.Addr().Unmap()
+	if !s.trusted(addr) {
+		return addr
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return addr
+		}
+		addr = hop.Unmap()
+		if !s.trusted(addr) {
+			return addr
+		}
+	}
+	return addr
+}
+
+func (s *Server) trusted(addr netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseTrustedProxies reads HOOKRELAY_TRUSTED_PROXIES: addresses and CIDR ranges, separated by
+// commas.
+func ParseTrustedProxies(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR range such as 10.0.0.0/8", clip(f, 60))
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // signOut ends the session on the server too, so that a copy of the cookie stops working.
