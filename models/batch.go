@@ -94,100 +94,111 @@ var ErrBusy = errors.New("webhook is busy")
 // Under READ COMMITTED a statement sees what was committed when it began: a read in the locking
 // statement itself would predate another instance's flush that committed while this one waited
 // for the lock (locking a row does not make PostgreSQL re-read the others), and would freeze
-// the same changes into a second message with a second webhook-id. The three statements travel
-// in one round trip; the server still runs them one after the other.
+// the same changes into a second message with a second webhook-id.
+//
+// Two round trips, each a pipeline the server still runs statement by statement: BEGIN, the
+// lock and the read; then the messages, the changes marked, a check that every change was
+// still pending, and COMMIT. The flush is on the way from every event to its delivery, and
+// under load each round trip waits for both processes to be scheduled again.
 func (db *DB) FlushBatch(ctx context.Context, webhookID string, now time.Time) (bool, error) {
-	found := false
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		// Another flush holds the row for milliseconds; a person saving the webhook, not much
-		// longer. Waiting a little beats trying again and again.
-		b.Queue(`SELECT set_config('lock_timeout', $1, true)`, flushLockTimeout)
-		b.Queue(`SELECT format, max_changes, append_event_type FROM webhooks WHERE id = $1 AND state = 'active' FOR NO KEY UPDATE`, webhookID)
-		b.Queue(`
-			SELECT c.id, e.id, e.type, e.action, e.object, e.object_id, e.url, e.course_id, e.occurred_at, e.data
-			FROM webhooks w JOIN changes c ON c.webhook_id = w.id AND c.state = 'pending' JOIN events e ON e.id = c.event_id
-			WHERE w.id = $1
-			  AND (SELECT min(created_at) FROM changes WHERE webhook_id = $1 AND state = 'pending')
-			      <= $2::timestamptz - make_interval(secs => w.batch_window_seconds)
-			ORDER BY e.occurred_at, e.seq
-			LIMIT $3`, webhookID, now, maxFlushChanges)
-		br := tx.SendBatch(ctx, b)
-		defer br.Close()
-		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("setting lock timeout: %w", err)
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return false, fmt.Errorf("flushing %s: %w", webhookID, err)
+	}
+	// A connection still in a transaction (ROLLBACK failed too) is closed on release.
+	defer conn.Release()
+	rollback := func(err error) (bool, error) {
+		if _, rerr := conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`); rerr != nil && err == nil {
+			err = fmt.Errorf("flushing %s: %w", webhookID, rerr)
 		}
-		var w flushWebhook
-		err := br.QueryRow().Scan(&w.format, &w.maxChanges, &w.appendEventType)
-		var pgErr *pgconn.PgError
-		switch {
-		case errors.As(err, &pgErr) && pgErr.Code == "55P03": // lock_not_available
-			return ErrBusy
-		case errors.Is(err, pgx.ErrNoRows):
-			return nil // deleted, paused or disabled: nothing to flush, whatever the read says
-		case err != nil:
-			return fmt.Errorf("locking webhook %s: %w", webhookID, err)
-		}
-		rows, err := br.Query()
-		if err != nil {
-			return fmt.Errorf("reading pending changes of %s: %w", webhookID, err)
-		}
-		pending, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pendingChange, error) {
-			var p pendingChange
-			err := row.Scan(&p.changeID, &p.EventID, &p.Type, &p.Action, &p.Object, &p.ObjectID, &p.URL, &p.CourseID, &p.OccurredAt, &p.Data)
-			p.OccurredAt = p.OccurredAt.UTC()
-			return p, err
-		})
-		if err != nil {
-			return fmt.Errorf("reading pending changes of %s: %w", webhookID, err)
-		}
-		if err := br.Close(); err != nil {
-			return fmt.Errorf("reading pending changes of %s: %w", webhookID, err)
-		}
-		if len(pending) == 0 {
-			return nil
-		}
-		found = true
-		// Beyond maxFlushChanges (a long pause's backlog) the rest stays pending and, its window
-		// long closed, is the next flush: each step collapses within itself.
-		return storeMessages(ctx, tx, webhookID, w, pending, now)
-	})
-	return found, err
+		return false, err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	// Another flush holds the row for milliseconds; a person saving the webhook, not much
+	// longer. Waiting a little beats trying again and again.
+	b.Queue(`SELECT set_config('lock_timeout', $1, true)`, flushLockTimeout)
+	b.Queue(`SELECT format, max_changes, append_event_type FROM webhooks WHERE id = $1 AND state = 'active' FOR NO KEY UPDATE`, webhookID)
+	b.Queue(`
+		SELECT c.id, e.id, e.type, e.action, e.object, e.object_id, e.url, e.course_id, e.occurred_at, e.data
+		FROM webhooks w JOIN changes c ON c.webhook_id = w.id AND c.state = 'pending' JOIN events e ON e.id = c.event_id
+		WHERE w.id = $1
+		  AND (SELECT min(created_at) FROM changes WHERE webhook_id = $1 AND state = 'pending')
+		      <= $2::timestamptz - make_interval(secs => w.batch_window_seconds)
+		ORDER BY e.occurred_at, e.seq
+		LIMIT $3`, webhookID, now, maxFlushChanges)
+	w, pending, active, err := readFlush(conn.SendBatch(ctx, b), webhookID)
+	if err != nil || !active || len(pending) == 0 {
+		// deleted, paused or disabled, or nothing due: nothing to flush, whatever the read says
+		return rollback(err)
+	}
+	// Beyond maxFlushChanges (a long pause's backlog) the rest stays pending and, its window
+	// long closed, is the next flush: each step collapses within itself.
+	if err := commitFlush(ctx, conn.Conn(), webhookID, w, pending, now); err != nil {
+		return rollback(err)
+	}
+	return true, nil
 }
 
-// flushLockTimeout bounds how long a flush waits for the webhook's row before it reports
-// ErrBusy.
-const flushLockTimeout = "1s"
-
-func storeMessages(ctx context.Context, tx pgx.Tx, webhookID string, w flushWebhook, pending []pendingChange, now time.Time) error {
+// commitFlush is FlushBatch's second round trip: it turns pending, read in the transaction open
+// on conn, into messages and commits.
+func commitFlush(ctx context.Context, conn *pgx.Conn, webhookID string, w flushWebhook, pending []pendingChange, now time.Time) error {
 	kept, superseded, supersededBy := collapse(pending)
 	msgs, err := buildMessages(kept, w, now)
 	if err != nil {
 		return err
 	}
 	b := &pgx.Batch{}
-	queueMessages(b, webhookID, msgs, now)
-	b.Queue(`
-		UPDATE changes c SET state = 'superseded', superseded_by = u.by
-		FROM unnest($1::bigint[], $2::text[]) AS u(id, by) WHERE c.id = u.id AND c.state = 'pending'`, superseded, supersededBy)
-	br := tx.SendBatch(ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
+	queueMessages(b, webhookID, msgs, now, len(kept), superseded, supersededBy)
+	b.Queue(`COMMIT`)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("storing messages of %s: %w", webhookID, err)
 	}
-	// Only pending changes move on. Should one have been frozen meanwhile all the same (the
-	// lock above says it cannot), the whole flush rolls back rather than send it twice.
-	for _, want := range []int{len(kept), len(superseded)} {
-		tag, err := br.Exec()
-		if err != nil {
-			return fmt.Errorf("marking changes of %s: %w", webhookID, err)
+	return nil
+}
+
+// readFlush reads the results of FlushBatch's first round trip: the webhook (active false when
+// it is not), and its pending changes once its window has closed.
+func readFlush(br pgx.BatchResults, webhookID string) (w flushWebhook, pending []pendingChange, active bool, err error) {
+	defer func() {
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("reading pending changes of %s: %w", webhookID, cerr)
 		}
-		if int(tag.RowsAffected()) != want {
-			return fmt.Errorf("flushing %s: %d of %d changes were no longer pending", webhookID, want-int(tag.RowsAffected()), want)
+	}()
+	for range 2 { // BEGIN, lock_timeout
+		if _, err := br.Exec(); err != nil {
+			return w, nil, false, fmt.Errorf("flushing %s: %w", webhookID, err)
 		}
 	}
-	return br.Close()
+	err = br.QueryRow().Scan(&w.format, &w.maxChanges, &w.appendEventType)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "55P03": // lock_not_available
+		return w, nil, false, ErrBusy
+	case errors.Is(err, pgx.ErrNoRows):
+		return w, nil, false, nil
+	case err != nil:
+		return w, nil, false, fmt.Errorf("locking webhook %s: %w", webhookID, err)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return w, nil, true, fmt.Errorf("reading pending changes of %s: %w", webhookID, err)
+	}
+	pending, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (pendingChange, error) {
+		var p pendingChange
+		err := row.Scan(&p.changeID, &p.EventID, &p.Type, &p.Action, &p.Object, &p.ObjectID, &p.URL, &p.CourseID, &p.OccurredAt, &p.Data)
+		p.OccurredAt = p.OccurredAt.UTC()
+		return p, err
+	})
+	if err != nil {
+		return w, nil, true, fmt.Errorf("reading pending changes of %s: %w", webhookID, err)
+	}
+	return w, pending, true, nil
 }
+
+// flushLockTimeout bounds how long a flush waits for the webhook's row before it reports
+// ErrBusy.
+const flushLockTimeout = "1s"
 
 // collapse keeps, per (object, object_id), only the latest change; pending is ordered by
 // occurred_at then receipt, so the latest is the last. Changes without an object id are all kept.
@@ -294,8 +305,11 @@ func buildMessages(kept []pendingChange, w flushWebhook, now time.Time) ([]newMe
 	return msgs, nil
 }
 
-// queueMessages adds to b the statements that store msgs and mark their changes sent.
-func queueMessages(b *pgx.Batch, webhookID string, msgs []newMessage, now time.Time) {
+// queueMessages adds to b the statements that store msgs, mark their changes sent and the
+// superseded ones superseded, and check that all were still pending: should one have been
+// frozen meanwhile all the same (the webhook's lock says it cannot), the check fails the
+// transaction rather than let a change go out twice. kept is how many changes msgs carry.
+func queueMessages(b *pgx.Batch, webhookID string, msgs []newMessage, now time.Time, kept int, superseded []int64, supersededBy []string) {
 	n := len(msgs)
 	ids, payloads, suffixes := make([]string, n), make([][]byte, n), make([]string, n)
 	types, objects, keys := make([]string, n), make([]string, n), make([]string, n)
@@ -322,8 +336,19 @@ func queueMessages(b *pgx.Batch, webhookID string, msgs []newMessage, now time.T
 		FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $8::int[], $9::text[]) AS m(id, payload, suffix, types, objects, count, keys)`,
 		webhookID, ids, payloads, suffixes, types, objects, now, counts, keys)
 	b.Queue(`
-		UPDATE changes c SET state = 'sent', message_id = u.message_id
-		FROM unnest($1::bigint[], $2::text[]) AS u(id, message_id) WHERE c.id = u.id AND c.state = 'pending'`, changeIDs, changeMsgs)
+		WITH sent AS (
+			UPDATE changes c SET state = 'sent', message_id = u.message_id
+			FROM unnest($1::bigint[], $2::text[]) AS u(id, message_id) WHERE c.id = u.id AND c.state = 'pending'
+			RETURNING 1
+		),
+		superseded AS (
+			UPDATE changes c SET state = 'superseded', superseded_by = u.by
+			FROM unnest($3::bigint[], $4::text[]) AS u(id, by) WHERE c.id = u.id AND c.state = 'pending'
+			RETURNING 1
+		)
+		SELECT assert((SELECT count(*) FROM sent) = $5 AND (SELECT count(*) FROM superseded) = $6,
+		              'flushing ' || $7 || ': changes were no longer pending')`,
+		changeIDs, changeMsgs, superseded, supersededBy, kept, len(superseded), webhookID)
 }
 
 // appendObjectKey adds the (object, object_id) of a change as one string, a JSON array, unless

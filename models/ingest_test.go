@@ -9,6 +9,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/models"
 	"github.com/hookrelay/hookrelay/models/dbtest"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 )
 
@@ -260,4 +261,38 @@ func TestGenericPlanStatement(t *testing.T) {
 	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*), current_setting('plan_cache_mode') FROM generic_probe`).Scan(&committed, &mode))
 	require.Equal(t, 2, committed)
 	require.Equal(t, "auto", mode)
+}
+
+// A flush that finds a change no longer pending when it marks it (another flush froze it in
+// the meantime) fails whole: no message, and the other changes stay pending.
+func TestFlushRefusesChangesNoLongerPending(t *testing.T) {
+	db := setup(t)
+	ctx := context.Background()
+	h := mustWebhook(t, db, mustPartner(t, db).ID, "")
+	tag := models.NewID("")[20:]
+	_, err := db.IngestEvents(ctx, []models.NewEvent{newEvent("course.completed", tag+"-1", "", "a"), newEvent("course.completed", tag+"-2", "", "b")},
+		time.Now(), func(i int, f string) string { return f })
+	require.NoError(t, err)
+	rows, err := db.Pool.Query(ctx, `SELECT id FROM changes WHERE webhook_id = $1 ORDER BY id`, h.ID)
+	require.NoError(t, err)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	require.NoError(t, err)
+	require.Len(t, ids, 2)
+	_, err = db.Pool.Exec(ctx, `UPDATE changes SET state = 'dropped' WHERE id = $1`, ids[1])
+	require.NoError(t, err)
+
+	err = models.CommitFlush(db, ctx, h.ID, ids, time.Now())
+	require.ErrorContains(t, err, "changes were no longer pending")
+	n, err := db.CountMessages(ctx, h.ID)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing of the flush stays")
+	var state string
+	require.NoError(t, db.Pool.QueryRow(ctx, `SELECT state FROM changes WHERE id = $1`, ids[0]).Scan(&state))
+	require.Equal(t, "pending", state)
+
+	// The same flush of the changes still pending goes through.
+	require.NoError(t, models.CommitFlush(db, ctx, h.ID, ids[:1], time.Now()))
+	n, err = db.CountMessages(ctx, h.ID)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
 }
