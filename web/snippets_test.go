@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -252,12 +253,31 @@ func startReceiver(t *testing.T, cmd *exec.Cmd, port string) {
 	}
 }
 
+// freePort finds a port for a receiver to listen on, below the kernel's range of ephemeral
+// ports: one from that range could be given to one of the many connections the package's
+// other tests open between this look and the receiver's listen (Node's then failed with
+// EADDRINUSE in CI).
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 2048 {
+				low = n
+			}
+		}
+	}
+	span := min(low-1024, 10000)
+	for range 100 {
+		port := strconv.Itoa(low - 1 - mrand.IntN(span))
+		// Every address, as Node's receiver listens.
+		if l, err := net.Listen("tcp", ":"+port); err == nil {
+			l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
 
 func newTestSecret(t *testing.T) string {
