@@ -100,10 +100,17 @@
     }, 0);
   });
 
-  // On a phone the filter bar folds behind its "Filters" button; it is open without script.
+  // On a phone the filter bar folds behind its "Filters" button; it is open without script. A
+  // window that widens past a phone's opens it again (the button is hidden there), and one that
+  // narrows folds it.
   function foldOnPhone() {
-    if (!window.matchMedia || !window.matchMedia("(max-width: 800px)").matches) return;
-    document.querySelectorAll("details[data-fold-on-phone]").forEach(function (d) { d.open = false; });
+    if (!window.matchMedia) return;
+    var phone = window.matchMedia("(max-width: 800px)");
+    function apply() {
+      document.querySelectorAll("details[data-fold-on-phone]").forEach(function (d) { d.open = !phone.matches; });
+    }
+    if (phone.matches) apply();
+    if (phone.addEventListener) phone.addEventListener("change", apply);
   }
 
   // Time filters are typed in the viewer's zone and sent in UTC, which the server reads (and

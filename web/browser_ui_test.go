@@ -156,6 +156,12 @@ func TestBrowserMobileNavigation(t *testing.T) {
 	step(t, ctx, chromedp.EmulateViewport(390, 844), chromedp.Navigate(b.srv.URL+"/deliveries"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="filters-toggle"]`)))
 	evalUntil(t, ctx, "the filters folded", `document.readyState === "complete" && !document.querySelector('[data-testid="filter-box"]').open`)
 	screenshot(t, ctx, "deliveries-phone-folded")
+	// Widened past a phone's width (a tablet turned, a window resized), the filters open again:
+	// the Filters button is not shown there to open them.
+	step(t, ctx, chromedp.EmulateViewport(1280, 800))
+	evalUntil(t, ctx, "the filters open again", `document.querySelector('[data-testid="filter-box"]').open && document.querySelector("#f-state").checkVisibility()`)
+	step(t, ctx, chromedp.EmulateViewport(390, 844))
+	evalUntil(t, ctx, "the filters folded again", `!document.querySelector('[data-testid="filter-box"]').open`)
 }
 
 // The first Tab on a page reaches a visible "Skip to content" link, which moves to the page's
