@@ -43,9 +43,16 @@ func (r *Runner) batchLoop(ctx context.Context) {
 		due = appendNew(due, hinted)
 		next = minTime(scanAt, hintNext)
 
-		flushed := 0
+		flushed, waiting := 0, false
 		for _, id := range due {
-			found, err := r.db.FlushBatch(ctx, id, time.Now())
+			claim := r.directClaim()
+			found, f, err := r.db.FlushBatch(ctx, id, time.Now(), claim)
+			if claim != nil {
+				r.startAll(f.Claimed, claim.Limit)
+			}
+			if found && f.Waiting > 0 {
+				waiting = true
+			}
 			switch {
 			case errors.Is(err, models.ErrBusy):
 				// Someone else holds the webhook; what they miss, the next try finds.
@@ -56,8 +63,10 @@ func (r *Runner) batchLoop(ctx context.Context) {
 				flushed++
 			}
 		}
-		if flushed > 0 {
+		if waiting {
 			poke(r.deliverWake)
+		}
+		if flushed > 0 {
 			continue
 		}
 		if d := time.Until(next); d > 0 {
@@ -72,6 +81,21 @@ func (r *Runner) batchLoop(ctx context.Context) {
 			t.Stop()
 		}
 	}
+}
+
+// directClaim is what a flush may claim for this instance to deliver at once (nil: nothing):
+// as much as one webhook may have in flight, out of the free workers, which it reserves.
+func (r *Runner) directClaim() *models.DirectClaim {
+	select {
+	case <-r.alive: // claims name this instance: its row must exist
+	default:
+		return nil
+	}
+	n := r.reserve(models.MaxMaxInFlight)
+	if n == 0 {
+		return nil
+	}
+	return &models.DirectClaim{Instance: r.id, Limit: n, PerWebhook: r.cfg.PerWebhook, Lease: r.lease(), Answered: r.answered.list()}
 }
 
 // dueHints are the batch windows this process's ingestion opened, by webhook: the earliest

@@ -121,7 +121,7 @@ func TestBusyWebhook(t *testing.T) {
 	_, err = db.IngestEvents(quick, []models.NewEvent{event("training.updated", "training", "held", time.Now(), `{}`)},
 		time.Now(), func(int, string) string { return "" })
 	require.NoError(t, err, "ingestion does not wait for the webhook's row")
-	_, err = db.FlushBatch(ctx, w.ID, time.Now())
+	_, _, err = db.FlushBatch(ctx, w.ID, time.Now(), nil)
 	require.ErrorIs(t, err, models.ErrBusy)
 
 	require.NoError(t, tx.Rollback(ctx))
@@ -248,9 +248,9 @@ func TestFlushRacingFlush(t *testing.T) {
 		err   error
 	}
 	first, second := make(chan result, 1), make(chan result, 1)
-	go func() { f, err := db.FlushBatch(ctx, w.ID, time.Now()); first <- result{f, err} }()
+	go func() { f, _, err := db.FlushBatch(ctx, w.ID, time.Now(), nil); first <- result{f, err} }()
 	waitFor(t, "the first flush to wait on the held change", 10*time.Second, waiting(1))
-	go func() { f, err := db.FlushBatch(ctx, w.ID, time.Now()); second <- result{f, err} }()
+	go func() { f, _, err := db.FlushBatch(ctx, w.ID, time.Now(), nil); second <- result{f, err} }()
 	waitFor(t, "the second flush to wait on the first's lock of the webhook", 10*time.Second, waiting(2))
 	require.NoError(t, hold.Rollback(ctx))
 
@@ -265,4 +265,149 @@ func TestFlushRacingFlush(t *testing.T) {
 		FROM messages m LEFT JOIN changes c ON c.message_id = m.id WHERE m.webhook_id = $1`, w.ID).Scan(&messages, &distinct))
 	require.Equal(t, 3, messages, "one message per change, no orphans")
 	require.Equal(t, 3, distinct, "every message carries its change")
+}
+
+// A flush asked to claim hands its webhook's messages straight to the instance, as far as the
+// webhook's cap and the instance's free workers allow: messages already due first, then its
+// own, oldest first; the rest wait for a claim. It claims nothing while a claim of another
+// instance holds the webhook, nor for ordered and failing webhooks, whose rules look at the
+// messages ahead.
+func TestFlushClaims(t *testing.T) {
+	db := testDB(t)
+	ctx := context.Background()
+	rc := newReceiver(t, nil)
+	const lease = time.Minute
+	claim := func(instance string, limit int, answered ...string) *models.DirectClaim {
+		return &models.DirectClaim{Instance: instance, Limit: limit, PerWebhook: 20, Lease: lease, Answered: answered}
+	}
+	// post ingests one event per object, a second apart in occurred_at, and returns their ids.
+	post := func(objects ...string) []string {
+		var ids []string
+		base := time.Now().Add(-time.Hour)
+		for i, o := range objects {
+			ids = append(ids, ingest(t, db, event("training.updated", "training", o, base.Add(time.Duration(i)*time.Second), `{}`))[0].ID)
+		}
+		return ids
+	}
+	flush := func(w *models.Webhook, c *models.DirectClaim) models.Flushed {
+		t.Helper()
+		found, f, err := db.FlushBatch(ctx, w.ID, time.Now(), c)
+		require.NoError(t, err)
+		require.True(t, found)
+		return f
+	}
+	// carried says which events the claimed messages carry, in the order they were handed over.
+	carried := func(ds []models.Delivery) []string {
+		var out []string
+		for _, d := range ds {
+			var body struct{ ID string }
+			require.NoError(t, json.Unmarshal(d.Payload, &body), "the body travels with the claim")
+			require.Equal(t, "changes", d.Kind)
+			out = append(out, body.ID)
+		}
+		return out
+	}
+	// states are the webhook's messages by event carried: state and claimer.
+	states := func(w *models.Webhook) map[string]string {
+		rows, err := db.Pool.Query(ctx, `
+			SELECT c.event_id, m.state || coalesce(' ' || m.claimed_by, '')
+			FROM messages m JOIN changes c ON c.message_id = m.id WHERE m.webhook_id = $1
+			  AND (m.state <> 'delivering' OR m.lease_until BETWEEN now() + $2 - interval '1 minute' AND now() + $2)`, w.ID, lease)
+		require.NoError(t, err)
+		out := map[string]string{}
+		for rows.Next() {
+			var id, s string
+			require.NoError(t, rows.Scan(&id, &s))
+			out[id] = s
+		}
+		require.NoError(t, rows.Err())
+		return out
+	}
+
+	t.Run("RoomOldestFirst", func(t *testing.T) {
+		w := mustWebhook(t, db, rc.URL, models.WebhookInput{Format: ptr(models.FormatEvent), MaxInFlight: ptr(3)})
+		first := post("r0")
+		f := flush(w, claim("ins_a", 1))
+		require.Equal(t, first, carried(f.Claimed))
+		require.Equal(t, w.URL, f.Claimed[0].Webhook.URL, "with what sending needs of the webhook")
+		require.Equal(t, 0, f.Waiting)
+
+		// One in flight for ins_a: of four new ones, the two oldest fit under the cap of three.
+		ids := post("r1", "r2", "r3", "r4")
+		f = flush(w, claim("ins_b", 10))
+		require.Equal(t, ids[:2], carried(f.Claimed))
+		require.Equal(t, 2, f.Waiting)
+		require.Equal(t, map[string]string{first[0]: "delivering ins_a", ids[0]: "delivering ins_b", ids[1]: "delivering ins_b",
+			ids[2]: "pending", ids[3]: "pending"}, states(w))
+
+		// ins_a's request is answered (not recorded yet): its place is free for ins_a alone, and
+		// the messages already due go before the flush's own.
+		more := post("r5")
+		_, err := db.Pool.Exec(ctx, `UPDATE messages SET state = 'succeeded' WHERE id IN (
+			SELECT message_id FROM changes WHERE event_id = ANY ($1))`, ids[:1])
+		require.NoError(t, err)
+		f = flush(w, claim("ins_a", 10, "no-such-message"))
+		require.Equal(t, ids[2:3], carried(f.Claimed), "one place: the oldest due message")
+		require.Equal(t, 1, f.Waiting)
+		require.Equal(t, "pending", states(w)[more[0]])
+
+		// The free workers bound it too.
+		_, err = db.Pool.Exec(ctx, `UPDATE messages SET state = 'succeeded' WHERE webhook_id = $1 AND state = 'delivering'`, w.ID)
+		require.NoError(t, err)
+		latest := post("r6")
+		f = flush(w, claim("ins_a", 1))
+		require.Equal(t, ids[3:4], carried(f.Claimed))
+		require.Equal(t, 1, f.Waiting)
+		require.Equal(t, "pending", states(w)[latest[0]])
+	})
+
+	t.Run("AnsweredLeaveRoom", func(t *testing.T) {
+		w := mustWebhook(t, db, rc.URL, models.WebhookInput{Format: ptr(models.FormatEvent), MaxInFlight: ptr(1)})
+		post("a0")
+		f := flush(w, claim("ins_a", 1))
+		require.Len(t, f.Claimed, 1)
+		next := post("a1")
+		require.Empty(t, flush(w, claim("ins_a", 5)).Claimed, "the cap of one is taken")
+		post("a2")
+		require.Empty(t, flush(w, claim("ins_b", 5)).Claimed, "for others, an answered request counts until recorded")
+		post("a3")
+		require.Equal(t, next, carried(flush(w, claim("ins_a", 5, f.Claimed[0].MessageID)).Claimed),
+			"a request answered is off the wire for its instance")
+	})
+
+	t.Run("ClaimUnderWay", func(t *testing.T) {
+		// A claim of another instance holds the webhook and has taken its one place, not
+		// committed yet: the flush must not count the place free.
+		w := mustWebhook(t, db, rc.URL, models.WebhookInput{Format: ptr(models.FormatEvent), MaxInFlight: ptr(1)})
+		post("c0")
+		flush(w, nil)
+		tx, err := db.Pool.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = tx.Rollback(ctx) }()
+		_, err = tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7201, hashtext($1))`, w.ID)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, `UPDATE messages SET state = 'delivering', claimed_by = 'ins_other' WHERE webhook_id = $1`, w.ID)
+		require.NoError(t, err)
+		post("c1")
+		f := flush(w, claim("ins_a", 5))
+		require.Empty(t, f.Claimed)
+		require.Equal(t, 1, f.Waiting)
+	})
+
+	t.Run("OrderedAndFailing", func(t *testing.T) {
+		ordered := mustWebhook(t, db, rc.URL, models.WebhookInput{Format: ptr(models.FormatEvent), Ordered: ptr(true)})
+		post("o0")
+		require.Empty(t, flush(ordered, claim("ins_a", 5)).Claimed)
+		failing := mustWebhook(t, db, rc.URL, models.WebhookInput{Format: ptr(models.FormatEvent)})
+		_, err := db.Pool.Exec(ctx, `UPDATE webhooks SET failing_since = now() WHERE id = $1`, failing.ID)
+		require.NoError(t, err)
+		post("f0")
+		require.Empty(t, flush(failing, claim("ins_a", 5)).Claimed)
+		// Nor with no workers free, or none asked for.
+		plain := mustWebhook(t, db, rc.URL, models.WebhookInput{Format: ptr(models.FormatEvent)})
+		post("p0")
+		require.Empty(t, flush(plain, claim("ins_a", 0)).Claimed)
+		post("p1")
+		require.Empty(t, flush(plain, nil).Claimed)
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookrelay/hookrelay/models"
@@ -62,8 +63,14 @@ type Runner struct {
 	running     chan struct{}
 	stopped     chan struct{}
 	inflight    sync.WaitGroup
-	records     chan record
-	answered    answeredSet
+	// slots are the workers, taken by the deliveries that both the claims and the flushes
+	// start; freed hears when one is given back or a request is answered.
+	slots chan struct{}
+	freed chan struct{}
+	// short says the claim loop found no worker free: workers given back must wake it.
+	short    atomic.Bool
+	records  chan record
+	answered answeredSet
 }
 
 // answeredSet holds the messages whose requests have had their answer but whose attempts are
@@ -139,6 +146,8 @@ func NewRunner(db *models.DB, sealer *models.Sealer, cfg Config, log *slog.Logge
 		mailWake:    make(chan struct{}, 1),
 		batchWake:   make(chan struct{}, 1),
 		deliverWake: make(chan struct{}, 1),
+		slots:       make(chan struct{}, cfg.Workers),
+		freed:       make(chan struct{}, 1),
 		running:     make(chan struct{}),
 		stopped:     make(chan struct{}),
 		records:     make(chan record, 1024),
@@ -370,29 +379,22 @@ func (r *Runner) deliverLoop(ctx context.Context) {
 		return
 	case <-r.alive:
 	}
-	slots := make(chan struct{}, r.cfg.Workers)
-	done := make(chan struct{}, 1)
 	for ctx.Err() == nil {
 		now := time.Now()
-		if free := cap(slots) - len(slots); free > 0 {
-			ds, err := r.db.ClaimDueMessages(ctx, r.id, now, min(free, 200), r.cfg.PerWebhook, r.lease(), r.answered.list())
+		free := r.reserve(200)
+		r.short.Store(free == 0)
+		if free > 0 {
+			ds, err := r.db.ClaimDueMessages(ctx, r.id, now, free, r.cfg.PerWebhook, r.lease(), r.answered.list())
 			if err != nil && ctx.Err() == nil {
 				r.log.Error("claiming messages", "err", err)
 			}
-			for i := range ds {
-				slots <- struct{}{}
-				r.inflight.Add(1)
-				go func(d *models.Delivery) {
-					defer func() { <-slots; r.inflight.Done(); poke(done) }()
-					r.deliver(d, func() { poke(done) })
-				}(&ds[i])
-			}
+			r.startAll(ds, free)
 			if len(ds) == free {
 				continue // there may be more due right now
 			}
 			if len(ds) > 0 {
 				// Busy: the deliveries just started wake the loop when they finish.
-				r.wait(ctx, done, r.cfg.PollInterval)
+				r.wait(ctx, r.cfg.PollInterval)
 				continue
 			}
 		}
@@ -407,17 +409,47 @@ func (r *Runner) deliverLoop(ctx context.Context) {
 		} else if has {
 			wait = min(wait, max(time.Until(next), 0))
 		}
-		r.wait(ctx, done, wait)
+		r.wait(ctx, wait)
+	}
+}
+
+// reserve takes up to n free workers without waiting and says how many it took.
+func (r *Runner) reserve(n int) int {
+	for i := range n {
+		select {
+		case r.slots <- struct{}{}:
+		default:
+			return i
+		}
+	}
+	return n
+}
+
+// startAll starts the deliveries of ds on reserved workers and gives back the reserved ones
+// they do not need.
+func (r *Runner) startAll(ds []models.Delivery, reserved int) {
+	for range reserved - len(ds) {
+		<-r.slots
+	}
+	if reserved > len(ds) && r.short.CompareAndSwap(true, false) {
+		poke(r.freed)
+	}
+	for i := range ds {
+		r.inflight.Add(1)
+		go func(d *models.Delivery) {
+			defer func() { <-r.slots; r.inflight.Done(); poke(r.freed) }()
+			r.deliver(d, func() { poke(r.freed) })
+		}(&ds[i])
 	}
 }
 
 // wait sleeps until a delivery finishes, new work is announced, or d passes.
-func (r *Runner) wait(ctx context.Context, done chan struct{}, d time.Duration) {
+func (r *Runner) wait(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-	case <-done:
+	case <-r.freed:
 	case <-r.deliverWake:
 	case <-t.C:
 	}

@@ -72,7 +72,7 @@ func TestDeadInstanceReleased(t *testing.T) {
 	w := mustWebhook(t, db, rc.URL, models.WebhookInput{})
 	ingest(t, db, event("training.updated", "training", "orphan", time.Now(), `{}`))
 	waitFor(t, "the message", 10*time.Second, func() bool {
-		_, err := db.FlushBatch(ctx, w.ID, time.Now())
+		_, _, err := db.FlushBatch(ctx, w.ID, time.Now(), nil)
 		require.NoError(t, err)
 		var n int
 		require.NoError(t, db.Pool.QueryRow(ctx, `SELECT count(*) FROM messages WHERE webhook_id = $1`, w.ID).Scan(&n))

@@ -28,6 +28,27 @@ type flushWebhook struct {
 	format          string
 	maxChanges      int
 	appendEventType bool
+	// ordered and failing webhooks leave their messages to ClaimDueMessages: their rules look
+	// at the messages ahead.
+	ordered, failing bool
+	maxInFlight      *int
+	// hook is what a direct claim's deliveries need of the webhook.
+	hook Webhook
+}
+
+// DirectClaim asks a flush to hand the messages it makes straight to the flushing instance for
+// delivery, as far as the webhook has room: no claim has to find them, so each saves a whole
+// update of its row, two round trips and a hop between the runner's loops. See FlushBatch.
+type DirectClaim struct {
+	Instance string
+	// Limit is how many the instance can start at once (its free workers).
+	Limit int
+	// PerWebhook is the cap of a webhook without max_in_flight.
+	PerWebhook int
+	Lease      time.Duration
+	// Answered are the instance's messages off the wire but not recorded yet (see
+	// ClaimDueMessages).
+	Answered []string
 }
 
 // newMessage is a message about to be stored, with the changes it carries.
@@ -100,25 +121,31 @@ var ErrBusy = errors.New("webhook is busy")
 // lock and the read; then the messages, the changes marked, a check that every change was
 // still pending, and COMMIT. The flush is on the way from every event to its delivery, and
 // under load each round trip waits for both processes to be scheduled again.
-func (db *DB) FlushBatch(ctx context.Context, webhookID string, now time.Time) (bool, error) {
+//
+// With claim, the new messages are also claimed for claim.Instance, oldest first, as far as the
+// webhook's cap and claim.Limit allow, and returned: see claimRoom for when. The rest wait for
+// ClaimDueMessages as usual.
+func (db *DB) FlushBatch(ctx context.Context, webhookID string, now time.Time, claim *DirectClaim) (bool, Flushed, error) {
 	conn, err := db.Pool.Acquire(ctx)
 	if err != nil {
-		return false, fmt.Errorf("flushing %s: %w", webhookID, err)
+		return false, Flushed{}, fmt.Errorf("flushing %s: %w", webhookID, err)
 	}
 	// A connection still in a transaction (ROLLBACK failed too) is closed on release.
 	defer conn.Release()
-	rollback := func(err error) (bool, error) {
+	rollback := func(err error) (bool, Flushed, error) {
 		if _, rerr := conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`); rerr != nil && err == nil {
 			err = fmt.Errorf("flushing %s: %w", webhookID, rerr)
 		}
-		return false, err
+		return false, Flushed{}, err
 	}
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
 	// Another flush holds the row for milliseconds; a person saving the webhook, not much
 	// longer. Waiting a little beats trying again and again.
 	b.Queue(`SELECT set_config('lock_timeout', $1, true)`, flushLockTimeout)
-	b.Queue(`SELECT format, max_changes, append_event_type FROM webhooks WHERE id = $1 AND state = 'active' FOR NO KEY UPDATE`, webhookID)
+	b.Queue(`SELECT format, max_changes, append_event_type, ordered, failing_since IS NOT NULL, max_in_flight,
+		       url, method, secret_enc, previous_secret_enc, previous_secret_expires_at, basic_auth_user, basic_auth_password_enc
+		FROM webhooks WHERE id = $1 AND state = 'active' FOR NO KEY UPDATE`, webhookID)
 	b.Queue(`
 		SELECT c.id, e.id, e.type, e.action, e.object, e.object_id, e.url, e.course_id, e.occurred_at, e.data
 		FROM webhooks w JOIN changes c ON c.webhook_id = w.id AND c.state = 'pending' JOIN events e ON e.id = c.event_id
@@ -134,27 +161,120 @@ func (db *DB) FlushBatch(ctx context.Context, webhookID string, now time.Time) (
 	}
 	// Beyond maxFlushChanges (a long pause's backlog) the rest stays pending and, its window
 	// long closed, is the next flush: each step collapses within itself.
-	if err := commitFlush(ctx, conn.Conn(), webhookID, w, pending, now); err != nil {
+	w.hook.ID = webhookID
+	f, err := commitFlush(ctx, conn.Conn(), webhookID, w, pending, now, claim)
+	if err != nil {
 		return rollback(err)
 	}
-	return true, nil
+	return true, f, nil
+}
+
+// Flushed is what a flush claimed, and how many of the messages it made wait for a claim.
+type Flushed struct {
+	Claimed []Delivery
+	Waiting int
 }
 
 // commitFlush is FlushBatch's second round trip: it turns pending, read in the transaction open
-// on conn, into messages and commits.
-func commitFlush(ctx context.Context, conn *pgx.Conn, webhookID string, w flushWebhook, pending []pendingChange, now time.Time) error {
+// on conn, into messages, claims what claim allows and commits.
+func commitFlush(ctx context.Context, conn *pgx.Conn, webhookID string, w flushWebhook, pending []pendingChange, now time.Time, claim *DirectClaim) (Flushed, error) {
 	kept, superseded, supersededBy := collapse(pending)
 	msgs, err := buildMessages(kept, w, now)
 	if err != nil {
-		return err
+		return Flushed{}, err
 	}
+	room := claimRoom(w, claim)
 	b := &pgx.Batch{}
-	queueMessages(b, webhookID, msgs, now, len(kept), superseded, supersededBy)
-	b.Queue(`COMMIT`)
-	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("storing messages of %s: %w", webhookID, err)
+	if room.limit > 0 {
+		// The claims' lock on the webhook, in a statement of its own so that the next one's
+		// snapshot is newer than it; that one reads whether it was had (see claimRoom).
+		b.Queue(`SELECT set_config('hookrelay.claim', pg_try_advisory_xact_lock($1, hashtext($2))::text, true)`, claimLockClass, webhookID)
 	}
-	return nil
+	queueMessages(b, webhookID, msgs, now, len(kept), superseded, supersededBy, room)
+	b.Queue(`COMMIT`)
+	br := conn.SendBatch(ctx, b)
+	f, err := readCommit(br, room.limit > 0, msgs, w.hook)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return Flushed{}, fmt.Errorf("storing messages of %s: %w", webhookID, err)
+	}
+	return f, nil
+}
+
+// flushRoom is what a flush may claim: at most limit messages, and no more than the webhook's
+// cap (perWebhook) less its requests in flight, not counting answered.
+type flushRoom struct {
+	limit, perWebhook int
+	lease             time.Duration
+	instance          string
+	answered          []string
+}
+
+// claimRoom says what a flush may claim for the runner that asked. Nothing for ordered and
+// failing webhooks, whose rules look at the messages ahead. The rest is decided in SQL, with the
+// claims' advisory lock on the webhook (claimLockClass) tried in a statement of its own first:
+// the room is counted only if that lock was had, so no claim of another instance is under way
+// unseen, and then only when none of the webhook's messages is already due (those go first,
+// through ClaimDueMessages, oldest first).
+func claimRoom(w flushWebhook, claim *DirectClaim) flushRoom {
+	if claim == nil || claim.Limit <= 0 || w.ordered || w.failing {
+		return flushRoom{answered: []string{}}
+	}
+	perWebhook := claim.PerWebhook
+	if w.maxInFlight != nil {
+		perWebhook = *w.maxInFlight
+	}
+	answered := claim.Answered
+	if answered == nil {
+		answered = []string{}
+	}
+	return flushRoom{limit: claim.Limit, perWebhook: perWebhook, lease: claim.Lease, instance: claim.Instance, answered: answered}
+}
+
+// readCommit reads the results of commitFlush's round trip and returns the messages claimed,
+// due ones first. The new ones come back as ids only: their bodies are in msgs already.
+func readCommit(br pgx.BatchResults, tryLock bool, msgs []newMessage, hook Webhook) (Flushed, error) {
+	if tryLock {
+		if _, err := br.Exec(); err != nil {
+			return Flushed{}, err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return Flushed{}, err
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Delivery, error) {
+		var d Delivery
+		var kind, suffix *string
+		err := row.Scan(&d.MessageID, &kind, &d.Payload, &suffix, &d.ScheduledAttempts, &d.Resend)
+		if kind != nil {
+			d.Kind, d.URLSuffix = *kind, *suffix
+		}
+		d.Webhook = hook
+		return d, err
+	})
+	if err != nil {
+		return Flushed{}, err
+	}
+	for range 2 { // changes marked, COMMIT
+		if _, err := br.Exec(); err != nil {
+			return Flushed{}, err
+		}
+	}
+	byID := make(map[string]*newMessage, len(msgs))
+	for i := range msgs {
+		byID[msgs[i].id] = &msgs[i]
+	}
+	f := Flushed{Claimed: out, Waiting: len(msgs)}
+	for i := range out {
+		if m, ok := byID[out[i].MessageID]; ok {
+			out[i].Kind, out[i].Payload, out[i].URLSuffix = "changes", m.payload, m.urlSuffix
+			f.Waiting--
+		}
+	}
+	return f, nil
 }
 
 // readFlush reads the results of FlushBatch's first round trip: the webhook (active false when
@@ -170,7 +290,9 @@ func readFlush(br pgx.BatchResults, webhookID string) (w flushWebhook, pending [
 			return w, nil, false, fmt.Errorf("flushing %s: %w", webhookID, err)
 		}
 	}
-	err = br.QueryRow().Scan(&w.format, &w.maxChanges, &w.appendEventType)
+	h := &w.hook
+	err = br.QueryRow().Scan(&w.format, &w.maxChanges, &w.appendEventType, &w.ordered, &w.failing, &w.maxInFlight,
+		&h.URL, &h.Method, &h.SecretEnc, &h.PreviousSecretEnc, &h.PreviousSecretExpiresAt, &h.BasicAuthUser, &h.BasicAuthPasswordEnc)
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "55P03": // lock_not_available
@@ -308,8 +430,9 @@ func buildMessages(kept []pendingChange, w flushWebhook, now time.Time) ([]newMe
 // queueMessages adds to b the statements that store msgs, mark their changes sent and the
 // superseded ones superseded, and check that all were still pending: should one have been
 // frozen meanwhile all the same (the webhook's lock says it cannot), the check fails the
-// transaction rather than let a change go out twice. kept is how many changes msgs carry.
-func queueMessages(b *pgx.Batch, webhookID string, msgs []newMessage, now time.Time, kept int, superseded []int64, supersededBy []string) {
+// transaction rather than let a change go out twice. kept is how many changes msgs carry. The
+// messages the room allows are claimed as they are stored; the insert returns their ids.
+func queueMessages(b *pgx.Batch, webhookID string, msgs []newMessage, now time.Time, kept int, superseded []int64, supersededBy []string, room flushRoom) {
 	n := len(msgs)
 	ids, payloads, suffixes := make([]string, n), make([][]byte, n), make([]string, n)
 	types, objects, keys := make([]string, n), make([]string, n), make([]string, n)
@@ -329,12 +452,43 @@ func queueMessages(b *pgx.Batch, webhookID string, msgs []newMessage, now time.T
 		}
 	}
 	b.Queue(`
-		INSERT INTO messages (id, webhook_id, kind, state, payload, url_suffix, event_types, object_ids, object_keys, change_count, next_attempt_at, created_at)
-		SELECT id, $1, 'changes', 'pending', payload, suffix,
-		       ARRAY(SELECT jsonb_array_elements_text(types::jsonb)), ARRAY(SELECT jsonb_array_elements_text(objects::jsonb)),
-		       ARRAY(SELECT jsonb_array_elements_text(keys::jsonb)), count, $7, $7
-		FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $8::int[], $9::text[]) AS m(id, payload, suffix, types, objects, count, keys)`,
-		webhookID, ids, payloads, suffixes, types, objects, now, counts, keys)
+		WITH room AS (
+			SELECT CASE WHEN $10::int > 0 AND current_setting('hookrelay.claim', true) = 'true'
+			       THEN least($10, $11 - (SELECT count(*) FROM messages b WHERE b.webhook_id = $1 AND b.state = 'delivering' AND b.id <> ALL ($12)))
+			       ELSE 0 END AS n
+		),
+		-- The messages already due go first, oldest first, as ClaimDueMessages would take them.
+		earlier AS (
+			UPDATE messages m SET state = 'delivering', lease_until = $7::timestamptz + make_interval(secs => $13), claimed_by = $14
+			WHERE m.id IN (
+				SELECT d.id FROM messages d, room
+				WHERE room.n > 0 AND d.webhook_id = $1 AND d.state IN ('pending', 'retrying')
+				  AND (d.kind = 'changes' OR d.resend_requested) AND d.next_attempt_at <= $7
+				ORDER BY d.next_attempt_at LIMIT (SELECT n FROM room)
+				FOR UPDATE SKIP LOCKED)
+			  AND m.state IN ('pending', 'retrying')
+			RETURNING m.id, m.kind, m.payload, m.url_suffix, m.scheduled_attempts, m.resend_requested, m.next_attempt_at
+		),
+		stored AS (
+			INSERT INTO messages (id, webhook_id, kind, state, payload, url_suffix, event_types, object_ids, object_keys, change_count,
+			                      next_attempt_at, created_at, lease_until, claimed_by)
+			SELECT id, $1, 'changes', CASE WHEN m.ord <= r.n THEN 'delivering' ELSE 'pending' END, payload, suffix,
+			       ARRAY(SELECT jsonb_array_elements_text(types::jsonb)), ARRAY(SELECT jsonb_array_elements_text(objects::jsonb)),
+			       ARRAY(SELECT jsonb_array_elements_text(keys::jsonb)), count, $7, $7,
+			       CASE WHEN m.ord <= r.n THEN $7::timestamptz + make_interval(secs => $13) END,
+			       CASE WHEN m.ord <= r.n THEN $14 END
+			FROM unnest($2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $8::int[], $9::text[])
+			     WITH ORDINALITY AS m(id, payload, suffix, types, objects, count, keys, ord),
+			     (SELECT n - (SELECT count(*) FROM earlier) AS n FROM room) r
+			RETURNING id, state
+		)
+		SELECT id, kind, payload, url_suffix, scheduled_attempts, resend_requested FROM (
+			SELECT id, kind, payload, url_suffix, scheduled_attempts, resend_requested, next_attempt_at, 0 AS ord FROM earlier
+			UNION ALL
+			SELECT id, NULL, NULL, NULL, 0, false, NULL, 1 FROM stored WHERE state = 'delivering'
+		) c ORDER BY ord, next_attempt_at`,
+		webhookID, ids, payloads, suffixes, types, objects, now, counts, keys,
+		room.limit, room.perWebhook, room.answered, room.lease.Seconds(), room.instance)
 	b.Queue(`
 		WITH sent AS (
 			UPDATE changes c SET state = 'sent', message_id = u.message_id

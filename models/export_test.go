@@ -47,7 +47,7 @@ func CommitFlush(db *DB, ctx context.Context, webhookID string, changeIDs []int6
 	if _, err := conn.Exec(ctx, `BEGIN`); err != nil {
 		return err
 	}
-	if err := commitFlush(ctx, conn.Conn(), webhookID, flushWebhook{format: FormatEvent, maxChanges: 100}, pending, now); err != nil {
+	if _, err := commitFlush(ctx, conn.Conn(), webhookID, flushWebhook{format: FormatEvent, maxChanges: 100}, pending, now, nil); err != nil {
 		_, _ = conn.Exec(ctx, `ROLLBACK`)
 		return err
 	}
