@@ -460,13 +460,15 @@ func queueMessages(b *pgx.Batch, webhookID string, msgs []newMessage, now time.T
 		-- The messages already due go first, oldest first, as ClaimDueMessages would take them.
 		earlier AS (
 			UPDATE messages m SET state = 'delivering', lease_until = $7::timestamptz + make_interval(secs => $13), claimed_by = $14
-			WHERE m.id IN (
+			-- An array, and no condition beside it (the lock rechecked the state), so that the
+			-- rows are found by their key: as a join, their number unknown when planning, the
+			-- planner may prefer to read the whole table.
+			WHERE m.id = ANY (ARRAY(
 				SELECT d.id FROM messages d, room
 				WHERE room.n > 0 AND d.webhook_id = $1 AND d.state IN ('pending', 'retrying')
 				  AND (d.kind = 'changes' OR d.resend_requested) AND d.next_attempt_at <= $7
 				ORDER BY d.next_attempt_at LIMIT (SELECT n FROM room)
-				FOR UPDATE SKIP LOCKED)
-			  AND m.state IN ('pending', 'retrying')
+				FOR UPDATE OF d SKIP LOCKED))
 			RETURNING m.id, m.kind, m.payload, m.url_suffix, m.scheduled_attempts, m.resend_requested, m.next_attempt_at
 		),
 		stored AS (
