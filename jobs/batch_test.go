@@ -394,6 +394,22 @@ func TestFlushClaims(t *testing.T) {
 		require.Equal(t, 1, f.Waiting)
 	})
 
+	t.Run("BigFlush", func(t *testing.T) {
+		// Storing hundreds of messages under the claims' lock would keep them off the webhook
+		// meanwhile: a flush that big leaves them all to the claims.
+		w := mustWebhook(t, db, rc.URL, models.WebhookInput{Format: ptr(models.FormatEvent), MaxInFlight: ptr(5)})
+		big := make([]string, 101)
+		for i := range big {
+			big[i] = fmt.Sprintf("b%d", i)
+		}
+		post(big...)
+		f := flush(w, claim("ins_a", 5))
+		require.Empty(t, f.Claimed)
+		require.Equal(t, 101, f.Waiting)
+		post(big[:100]...)
+		require.Len(t, flush(w, claim("ins_a", 5)).Claimed, 5, "a hundred is not too many")
+	})
+
 	t.Run("OrderedAndFailing", func(t *testing.T) {
 		ordered := mustWebhook(t, db, rc.URL, models.WebhookInput{Format: ptr(models.FormatEvent), Ordered: ptr(true)})
 		post("o0")

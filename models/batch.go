@@ -183,7 +183,7 @@ func commitFlush(ctx context.Context, conn *pgx.Conn, webhookID string, w flushW
 	if err != nil {
 		return Flushed{}, err
 	}
-	room := claimRoom(w, claim)
+	room := claimRoom(w, claim, len(msgs))
 	b := &pgx.Batch{}
 	if room.limit > 0 {
 		// The claims' lock on the webhook, in a statement of its own so that the next one's
@@ -203,6 +203,9 @@ func commitFlush(ctx context.Context, conn *pgx.Conn, webhookID string, w flushW
 	return f, nil
 }
 
+// maxDirectFlush is the most messages a flush makes and still claims; see claimRoom.
+const maxDirectFlush = 100
+
 // flushRoom is what a flush may claim: at most limit messages, and no more than the webhook's
 // cap (perWebhook) less its requests in flight, not counting answered.
 type flushRoom struct {
@@ -218,8 +221,12 @@ type flushRoom struct {
 // the room is counted only if that lock was had, so no claim of another instance is under way
 // unseen, and then only when none of the webhook's messages is already due (those go first,
 // through ClaimDueMessages, oldest first).
-func claimRoom(w flushWebhook, claim *DirectClaim) flushRoom {
-	if claim == nil || claim.Limit <= 0 || w.ordered || w.failing {
+//
+// Nor for a flush that makes more than maxDirectFlush messages: the lock is held until the
+// commit, and while hundreds of messages are stored the claims would skip the webhook; its
+// backlog is theirs anyway.
+func claimRoom(w flushWebhook, claim *DirectClaim, messages int) flushRoom {
+	if claim == nil || claim.Limit <= 0 || w.ordered || w.failing || messages > maxDirectFlush {
 		return flushRoom{answered: []string{}}
 	}
 	perWebhook := claim.PerWebhook
