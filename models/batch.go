@@ -122,9 +122,9 @@ var ErrBusy = errors.New("webhook is busy")
 // still pending, and COMMIT. The flush is on the way from every event to its delivery, and
 // under load each round trip waits for both processes to be scheduled again.
 //
-// With claim, the new messages are also claimed for claim.Instance, oldest first, as far as the
-// webhook's cap and claim.Limit allow, and returned: see claimRoom for when. The rest wait for
-// ClaimDueMessages as usual.
+// With claim, the flush also claims for claim.Instance, as far as the webhook's cap and
+// claim.Limit allow, the webhook's messages already due (oldest first) and then its new ones,
+// and returns them: see claimRoom for when. The rest wait for ClaimDueMessages as usual.
 func (db *DB) FlushBatch(ctx context.Context, webhookID string, now time.Time, claim *DirectClaim) (bool, Flushed, error) {
 	conn, err := db.Pool.Acquire(ctx)
 	if err != nil {
@@ -219,8 +219,8 @@ type flushRoom struct {
 // failing webhooks, whose rules look at the messages ahead. The rest is decided in SQL, with the
 // claims' advisory lock on the webhook (claimLockClass) tried in a statement of its own first:
 // the room is counted only if that lock was had, so no claim of another instance is under way
-// unseen, and then only when none of the webhook's messages is already due (those go first,
-// through ClaimDueMessages, oldest first).
+// unseen. The room goes first to the messages already due, oldest first, as a claim would
+// take them, then to the new ones in order.
 //
 // Nor for a flush that makes more than maxDirectFlush messages: the lock is held until the
 // commit, and while hundreds of messages are stored the claims would skip the webhook; its
